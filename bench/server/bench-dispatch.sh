@@ -1,0 +1,29 @@
+#!/bin/bash
+# bench-dispatch.sh SERVER FAKE_CLIENT [URLS] [CLIENTS] - URLs dispatched per
+# second: the real capture-server with CLIENTS fake clients that answer at
+# once (all benign, dac, group_size 20).  Prints a table.
+set -uo pipefail
+server=$(realpath "$1") fake=$(realpath "$2") n=${3:-200000} clients=${4:-100}
+work=$(mktemp -d /tmp/server-bench-XXXXXX)
+trap 'kill -9 ${fpid:-} ${spid:-} 2>/dev/null; rm -rf "$work"' EXIT
+cd "$work" || exit 1
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf '<config><global algorithm="dac" group_size="20"/><no-vm-server/></config>\n' > config.xml
+awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++) printf "http://host%d.example.test/page%d.html\n", i, i; print "end" }' > urls.txt
+start=$(date +%s.%N)
+"$server" -s "127.0.0.1:$port" -c config.xml -o out -f urls.txt 2> server.err &
+spid=$!
+"$fake" -p "$port" -n "$clients" 2>/dev/null &
+fpid=$!
+wait "$spid"
+end=$(date +%s.%N)
+rss=$(grep -h VmHWM /proc/$spid/status 2>/dev/null || true)
+wait "$fpid" 2>/dev/null
+safe=$(wc -l < out/log/safe.log)
+printf '%-40s %14s\n' measure value
+printf '%-40s %14d\n' "URLs (all benign)" "$n"
+printf '%-40s %14d\n' "fake clients" "$clients"
+printf '%-40s %14d\n' "URLs in safe.log" "$safe"
+awk -v n="$n" -v s="$start" -v e="$end" 'BEGIN { printf "%-40s %12.2f s\n%-40s %14.0f\n", "wall time (start to exit)", e - s, "URLs dispatched per second", n / (e - s) }'
+tail -1 server.err
+[ "$safe" = "$n" ]

@@ -1,0 +1,639 @@
+/* clients.c - one TCP connection per client: framing, decoding and the
+ * client state machine (scheduler.h) driven by the messages.  See server.c
+ * for the overall design.  Every protocol violation, oversize or garbage
+ * message ends only the connection it came on.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "escape.h"
+#include "log.h"
+#include "output.h"
+#include "proto.h"
+#include "scheduler.h"
+#include "server-internal.h"
+#include "store.h"
+
+static void set_epollout(struct srv *s, struct srv_client *c, bool on)
+{
+	struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = &c->w};
+	(void)epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static int send_msg(struct srv *s, struct srv_client *c, const struct cap_msg *m)
+{
+	_cleanup_free_ char *data = NULL;
+	size_t len;
+	int r = cap_msg_encode_to_client(m, &data, &len);
+	if (r < 0 || (r = cap_buf_append(&c->out, data, len)) < 0)
+		return r;
+	r = cap_buf_flush(&c->out, c->fd);
+	if (r == 0)
+		set_epollout(s, c, true);
+	return r < 0 ? r : 0;
+}
+
+static void visit_reset(struct srv_client *c)
+{
+	for (size_t i = 0; i < c->n_ev; i++)
+		free(c->ev_lines[i]);
+	c->n_ev = 0;
+	c->n_procs = 0;
+	for (size_t i = 0; i < c->n_evidence; i++)
+		free(c->evidence[i]);
+	c->n_evidence = 0;
+	c->malicious = false;
+	if (c->up_fd >= 0)
+		close(c->up_fd);
+	c->up_fd = -1;
+	free(c->up_rel);
+	c->up_rel = NULL;
+}
+
+static void client_free(struct srv_client *c)
+{
+	visit_reset(c);
+	free(c->ev_lines);
+	free(c->ev_pids);
+	free(c->procs);
+	cap_framer_done(&c->fr);
+	cap_buf_done(&c->out);
+	free(c);
+}
+
+void srv_reap_dead(struct srv *s)
+{
+	while (s->dead) {
+		struct srv_client *c = s->dead;
+		s->dead = c->next;
+		client_free(c);
+	}
+}
+
+/* Ends c's group: results go through the scheduler with c as context. */
+static void group_done(struct srv *s, struct srv_client *c, enum sched_verdict v,
+                       const bool *items, uint32_t err)
+{
+	struct sched_group *g = c->group;
+	c->group = NULL;
+	s->cur_group_id = g->id;
+	s->cur_client = c;
+	/* one store transaction per group: one commit instead of one per URL */
+	bool tx = store_tx_begin(s->store) == 0;
+	sched_group_done(s->sched, g, v, items, c->malicious, err);
+	if (tx && store_tx_commit(s->store) < 0)
+		log_warnx("store: commit failed");
+	srv_write_finals(s);
+	s->cur_group_id = 0;
+	s->cur_client = NULL;
+}
+
+void srv_client_close(struct srv *s, struct srv_client *c, uint32_t err, bool revert)
+{
+	if (c->dead)
+		return;
+	if (c->group)
+		group_done(s, c, VERDICT_ERROR, NULL, err ? err : CAP_ERR_CONNECTION_RESET);
+	c->dead = true;
+	(void)epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	for (struct srv_client **p = &s->clients; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	c->next = s->dead;
+	s->dead = c;
+	if (revert) {
+		s->sum.reverts++;
+		if (s->o->no_revert) {
+			log_warnx("client %s needs a revert and -r is set: stopping", c->name);
+			s->exit_code = 20;
+			s->stop = true;
+		}
+	}
+}
+
+static void drop(struct srv *s, struct srv_client *c, uint32_t err, const char *why)
+{
+	log_warnx("client %s: %s; closing the connection", c->name, why);
+	srv_client_close(s, c, err, true);
+}
+
+static bool transition(struct srv *s, struct srv_client *c, enum client_event ev)
+{
+	enum client_state next;
+	if (sched_client_next(c->state, ev, &next) < 0) {
+		char why[96];
+		snprintf(why, sizeof(why), "unexpected message in state %s",
+		         client_state_to_string(c->state));
+		drop(s, c, CAP_ERR_CONNECTION_RESET, why);
+		return false;
+	}
+	c->state = (int)next;
+	return true;
+}
+
+void srv_accept(struct srv *s)
+{
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(s->listen_fd, (struct sockaddr *)&ss, &sl,
+		                 SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_warn("accept");
+			return;
+		}
+		struct srv_client *c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			return;
+		}
+		c->fd = fd;
+		c->up_fd = -1;
+		c->serial = ++s->next_serial;
+		c->w = (struct srv_watch){.kind = W_CLIENT, .p = c};
+		c->state = CLIENT_DISCONNECTED;
+		(void)sched_client_next(CLIENT_DISCONNECTED, CEV_ACCEPTED, (enum client_state *)&c->state);
+		snprintf(c->name, sizeof(c->name), "#%u", c->serial);
+		cap_framer_init(&c->fr, CAP_FRAME_LINE, s->cfg->max_message_size);
+		c->out.max = 4 * (size_t)s->cfg->max_message_size + (1u << 20);
+		c->last_contact = c->last_ping = srv_now();
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &c->w};
+		if (epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(fd);
+			client_free(c);
+			continue;
+		}
+		c->next = s->clients;
+		s->clients = c;
+		struct cap_msg m = {.type = CAP_MSG_CONNECT,
+		                    .connect.server = (char *)CAP_PROTO_SERVER_VERSION};
+		if (send_msg(s, c, &m) < 0)
+			srv_client_close(s, c, 0, false);
+	}
+}
+
+static int send_options(struct srv *s, struct srv_client *c)
+{
+	const struct {
+		const char *name;
+		bool v;
+	} opts[] = {
+		{"capture-network-packets-malicious", s->cfg->capture_network_packets_malicious},
+		{"capture-network-packets-benign", s->cfg->capture_network_packets_benign},
+		{"collect-modified-files", s->cfg->collect_modified_files},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(opts); i++) {
+		struct cap_msg m = {.type = CAP_MSG_OPTION};
+		m.option.name = (char *)opts[i].name;
+		m.option.value = (char *)(opts[i].v ? "true" : "false");
+		int r = send_msg(s, c, &m);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void on_connect(struct srv *s, struct srv_client *c, const struct cap_msg *m)
+{
+	if (!transition(s, c, CEV_CONNECT))
+		return;
+	snprintf(c->name, sizeof(c->name), "%.30s:%.30s",
+	         m->connect.vm_server_id ? m->connect.vm_server_id : "-",
+	         m->connect.vm_id ? m->connect.vm_id : "-");
+	if (send_options(s, c) < 0) {
+		drop(s, c, CAP_ERR_SOCKET_ERROR, "cannot send options");
+		return;
+	}
+	(void)transition(s, c, CEV_OPTIONS_SENT);
+	log_debug(LOG_PROTO, "client %s connected", c->name);
+}
+
+static void progress_group(struct srv *s, const struct sched_group *g, const char *status)
+{
+	for (uint32_t i = 0; i < g->n; i++)
+		(void)output_progress(s->out, status, g->id, g->urls[i]->url, g->urls[i]->client,
+		                      g->urls[i]->time);
+}
+
+/* Is pid in the process tree below root (by the visit's created events)? */
+static bool in_tree(const struct srv_client *c, pid_t pid, pid_t root)
+{
+	for (int depth = 0; depth < 64; depth++) {
+		if (pid == root)
+			return true;
+		size_t i;
+		for (i = 0; i < c->n_procs && c->procs[i][0] != pid; i++)
+			;
+		if (i == c->n_procs)
+			return false;
+		pid = c->procs[i][1];
+	}
+	return false;
+}
+
+/* Bulk: an item is malicious if any event came from its process tree; an
+ * item without processId takes the group's classification. */
+static void bulk_items(const struct srv_client *c, const struct cap_msg_visit *v, bool group_mal,
+                       bool *items)
+{
+	const struct sched_group *g = c->group;
+	for (uint32_t i = 0; i < g->n; i++) {
+		items[i] = group_mal;
+		char id[24];
+		snprintf(id, sizeof(id), "%" PRIu64, g->urls[i]->id);
+		for (size_t k = 0; v && k < v->n_items; k++) {
+			const struct cap_visit_item *it = &v->items[k];
+			bool match = (it->id && strcmp(it->id, id) == 0) ||
+			             (!it->id && it->url && strcmp(it->url, g->urls[i]->url) == 0);
+			if (!match || !it->has_pid)
+				continue;
+			items[i] = false;
+			for (size_t e = 0; e < c->n_ev && !items[i]; e++)
+				items[i] = in_tree(c, c->ev_pids[e], it->pid);
+		}
+	}
+}
+
+static void write_event_log(struct srv *s, struct srv_client *c)
+{
+	const struct sched_group *g = c->group;
+	char key[32];
+	const char *k = g->urls[0]->url;
+	if (g->n > 1) {
+		snprintf(key, sizeof(key), "%u", g->id);
+		k = key;
+	}
+	char *rel = NULL;
+	int r = output_event_log(s->out, k, (const char *const *)c->ev_lines, c->n_ev, &rel);
+	if (r < 0)
+		log_warnx("output: event log: %s", strerror(-r));
+	else if (c->n_evidence < SRV_MAX_EVIDENCE)
+		c->evidence[c->n_evidence++] = rel;
+	else
+		free(rel);
+}
+
+/* A visit ended with a classification (finish, a completing error, or the
+ * first event of a dac group). */
+static void visit_ended(struct srv *s, struct srv_client *c, const struct cap_msg_visit *v,
+                        bool malicious)
+{
+	bool items[CAP_PROTO_ITEMS_MAX];
+	const bool *ip = NULL;
+	s->sum.visits++;
+	s->visit_seconds += srv_now() - c->group_sent;
+	progress_group(s, c->group, "visited");
+	if (s->cfg->algorithm == SCHED_BULK && c->group->n <= CAP_PROTO_ITEMS_MAX) {
+		bulk_items(c, v, malicious, items);
+		ip = items;
+		malicious = false;
+		for (uint32_t i = 0; i < c->group->n; i++)
+			malicious |= items[i];
+	}
+	if (malicious && c->n_ev > 0)
+		write_event_log(s, c);
+	group_done(s, c, malicious ? VERDICT_MALICIOUS : VERDICT_BENIGN, ip, 0);
+	visit_reset(c);
+	if (malicious) {
+		(void)transition(s, c, CEV_FINISH_MALICIOUS);
+		srv_client_close(s, c, 0, true); /* the revert */
+	} else {
+		c->state = CLIENT_WAITING;
+	}
+}
+
+static void on_visit(struct srv *s, struct srv_client *c, const struct cap_msg_visit *v)
+{
+	char id[16];
+	if (!c->group) {
+		drop(s, c, CAP_ERR_CONNECTION_RESET, "visit-event without a group");
+		return;
+	}
+	snprintf(id, sizeof(id), "%u", c->group->id);
+	if (strcmp(v->identifier, id) != 0) {
+		log_debug(LOG_PROTO, "client %s: stale visit-event %s ignored", c->name, v->identifier);
+		return;
+	}
+	if (v->type == CAP_VISIT_START) {
+		if (transition(s, c, CEV_START))
+			progress_group(s, c->group, "visiting");
+		return;
+	}
+	if (c->state != CLIENT_VISITING && c->state != CLIENT_AWAITING_VISITING) {
+		drop(s, c, CAP_ERR_CONNECTION_RESET, "unexpected visit-event");
+		return;
+	}
+	bool mal = v->malicious || c->malicious;
+	if (v->type == CAP_VISIT_FINISH) {
+		visit_ended(s, c, v, mal);
+		return;
+	}
+	uint32_t code = v->has_error_code ? v->error_code : 0;
+	if (!cap_error_code_known(code))
+		code = CAP_ERR_INVALID_ERROR_CODE_FROM_CLIENT;
+	if (cap_error_code_completes_visit(code)) {
+		visit_ended(s, c, v, mal);
+		return;
+	}
+	progress_group(s, c->group, "error");
+	c->malicious = mal;
+	srv_client_close(s, c, code, true);
+}
+
+static char *event_line(const struct srv *s, const struct cap_msg_system *m)
+{
+	char tbuf[CAP_PTIME_STRLEN], pid[24];
+	if (cap_ptime_format(&m->time, tbuf, sizeof(tbuf)) < 0)
+		tbuf[0] = '\0';
+	snprintf(pid, sizeof(pid), "%ld", (long)m->ev.pid);
+	const char *tn = cap_event_type_name(m->ev.type);
+	const char *f[] = {tn ? tn : "?", tbuf, pid, m->ev.process, m->ev.action, m->ev.object1,
+	                   m->ev.object2};
+	bool bulk = s->cfg->algorithm == SCHED_BULK;
+	struct cap_buf b = {.max = 64 * 1024};
+	for (size_t i = 0; i < ELEMENTSOF(f); i++) {
+		if (i == 2 && !bulk)
+			continue; /* the processId column is bulk-only, as in the original */
+		_cleanup_free_ char *q = NULL;
+		if (cap_csv_quote(f[i], &q) < 0 || cap_buf_puts(&b, q) < 0 ||
+		    (i + 1 < ELEMENTSOF(f) && cap_buf_puts(&b, ",") < 0)) {
+			cap_buf_done(&b);
+			return NULL;
+		}
+	}
+	return cap_buf_steal(&b, NULL);
+}
+
+/* Doubles an array at 0, 16, 32, ... elements so that element n fits. */
+static int grow(void **p, size_t n, size_t size)
+{
+	if (n != 0 && (n < 16 || (n & (n - 1)) != 0))
+		return 0;
+	void *q = reallocarray(*p, n == 0 ? 16 : n * 2, size);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	return 0;
+}
+
+static void on_system(struct srv *s, struct srv_client *c, const struct cap_msg_system *m)
+{
+	if (!c->group || (c->state != CLIENT_VISITING && c->state != CLIENT_AWAITING_VISITING)) {
+		drop(s, c, CAP_ERR_CONNECTION_RESET, "system-event outside a visit");
+		return;
+	}
+	c->malicious = true;
+	if (c->n_ev < SRV_MAX_EVENTS && grow((void **)&c->ev_lines, c->n_ev, sizeof(char *)) == 0 &&
+	    grow((void **)&c->ev_pids, c->n_ev, sizeof(pid_t)) == 0) {
+		char *line = event_line(s, m);
+		if (line) {
+			c->ev_pids[c->n_ev] = m->ev.pid;
+			c->ev_lines[c->n_ev++] = line;
+			(void)store_event_add(s->store, c->group->n == 1 ? (int64_t)c->group->urls[0]->id : 0,
+			                      c->group->id, cap_event_type_name(m->ev.type), NULL,
+			                      NULL, m->ev.process, m->ev.action, m->ev.object1,
+			                      m->ev.object2);
+		}
+	}
+	if (m->ev.type == CAP_EV_PROCESS && strcmp(m->ev.action, "created") == 0 &&
+	    c->n_procs < SRV_MAX_PROCS &&
+	    grow((void **)&c->procs, c->n_procs, sizeof(*c->procs)) == 0) {
+		char *end;
+		long child = strtol(m->ev.object1, &end, 10);
+		if (end != m->ev.object1 && *end == '\0' && child > 0 && child < INT32_MAX) {
+			c->procs[c->n_procs][0] = (pid_t)child;
+			c->procs[c->n_procs++][1] = m->ev.pid;
+		}
+	}
+	/* dac with more than one URL: the first event decides the group */
+	if (s->cfg->algorithm == SCHED_DAC && c->group->n > 1)
+		visit_ended(s, c, NULL, true);
+}
+
+static void on_file(struct srv *s, struct srv_client *c, const struct cap_msg *m)
+{
+	if (!c->group || c->up_fd >= 0 || !m->file.has_size || m->file.size > SRV_MAX_UPLOAD ||
+	    c->n_evidence >= SRV_MAX_EVIDENCE) {
+		drop(s, c, CAP_ERR_CONNECTION_RESET, "upload refused (no visit, too big or too many)");
+		return;
+	}
+	char key[32];
+	const char *k = c->group->urls[0]->url;
+	if (c->group->n > 1) {
+		snprintf(key, sizeof(key), "%u", c->group->id);
+		k = key;
+	}
+	_cleanup_free_ char *abs = NULL;
+	int r = output_upload_name(s->out, k, &c->up_rel, &abs);
+	if (r >= 0) {
+		c->up_fd = open(abs, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (c->up_fd < 0)
+			r = negative_errno();
+	}
+	if (r < 0) {
+		log_warnx("client %s: cannot store upload: %s", c->name, strerror(-r));
+		drop(s, c, CAP_ERR_SOCKET_ERROR, "upload failed");
+		return;
+	}
+	c->up_size = m->file.size;
+	c->up_got = 0;
+	struct cap_msg a = {.type = CAP_MSG_FILE_ACCEPT};
+	a.file.name = c->up_rel; /* the server-side name, like the original */
+	if (send_msg(s, c, &a) < 0)
+		drop(s, c, CAP_ERR_SOCKET_ERROR, "cannot send file-accept");
+}
+
+static void on_part(struct srv *s, struct srv_client *c, const struct cap_msg_part *p)
+{
+	if (c->up_fd < 0 || p->start != c->up_got || p->data_len > c->up_size - c->up_got ||
+	    (p->end != p->start + p->data_len && p->end + 1 != p->start + p->data_len)) {
+		drop(s, c, CAP_ERR_CONNECTION_RESET, "upload part out of range");
+		return;
+	}
+	size_t off = 0;
+	while (off < p->data_len) {
+		ssize_t n = write(c->up_fd, p->data + off, p->data_len - off);
+		if (n <= 0) {
+			drop(s, c, CAP_ERR_SOCKET_ERROR, "cannot write upload");
+			return;
+		}
+		off += (size_t)n;
+	}
+	c->up_got += p->data_len;
+}
+
+static void on_file_finished(struct srv *s, struct srv_client *c)
+{
+	if (c->up_fd < 0 || c->up_got != c->up_size) {
+		drop(s, c, CAP_ERR_CONNECTION_RESET, "upload incomplete");
+		return;
+	}
+	close(c->up_fd);
+	c->up_fd = -1;
+	(void)store_file_add(s->store, c->group->n == 1 ? (int64_t)c->group->urls[0]->id : 0,
+	                     c->group->id, c->up_rel);
+	c->evidence[c->n_evidence++] = c->up_rel;
+	c->up_rel = NULL;
+}
+
+static void handle(struct srv *s, struct srv_client *c, const struct cap_msg *m)
+{
+	switch (m->type) {
+	case CAP_MSG_CONNECT:
+	case CAP_MSG_RECONNECT:
+		on_connect(s, c, m);
+		break;
+	case CAP_MSG_PONG:
+		break;
+	case CAP_MSG_VISIT_EVENT:
+		on_visit(s, c, &m->visit);
+		break;
+	case CAP_MSG_SYSTEM_EVENT:
+		on_system(s, c, &m->system);
+		break;
+	case CAP_MSG_FILE:
+		on_file(s, c, m);
+		break;
+	case CAP_MSG_PART:
+		on_part(s, c, &m->part);
+		break;
+	case CAP_MSG_FILE_FINISHED:
+		on_file_finished(s, c);
+		break;
+	default:
+		drop(s, c, CAP_ERR_CONNECTION_RESET, "message not allowed from a client");
+	}
+}
+
+static void read_messages(struct srv *s, struct srv_client *c)
+{
+	char buf[65536];
+	for (int rounds = 0; rounds < 16 && !c->dead; rounds++) {
+		ssize_t n = read(c->fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			log_debug(LOG_PROTO, "client %s: connection closed", c->name);
+			srv_client_close(s, c, CAP_ERR_CONNECTION_RESET, true);
+			return;
+		}
+		c->last_contact = srv_now();
+		int r = cap_framer_feed(&c->fr, buf, (size_t)n);
+		const char *msg;
+		size_t len;
+		while (r >= 0 && !c->dead && (r = cap_framer_next(&c->fr, &msg, &len)) == 1) {
+			struct cap_msg m;
+			char err[128];
+			if (cap_msg_decode_from_client(msg, len, &m, err, sizeof(err)) < 0) {
+				char why[192];
+				snprintf(why, sizeof(why), "bad message (%s)", err);
+				drop(s, c, CAP_ERR_SOCKET_ERROR, why);
+				return;
+			}
+			handle(s, c, &m);
+			cap_msg_clear(&m);
+		}
+		if (r == -EMSGSIZE) {
+			drop(s, c, CAP_ERR_SOCKET_ERROR, "message over the size limit");
+			return;
+		}
+		if (r < 0 && !c->dead) {
+			drop(s, c, CAP_ERR_SOCKET_ERROR, "out of memory");
+			return;
+		}
+	}
+}
+
+void srv_client_io(struct srv *s, struct srv_client *c, uint32_t events)
+{
+	if (c->dead)
+		return;
+	if (events & EPOLLOUT) {
+		int r = cap_buf_flush(&c->out, c->fd);
+		if (r < 0) {
+			srv_client_close(s, c, CAP_ERR_SOCKET_ERROR, true);
+			return;
+		}
+		if (r == 1)
+			set_epollout(s, c, false);
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		read_messages(s, c);
+}
+
+static int send_group(struct srv *s, struct srv_client *c, struct sched_group *g)
+{
+	struct cap_visit_item items[CAP_PROTO_ITEMS_MAX];
+	char ids[CAP_PROTO_ITEMS_MAX][24];
+	char ident[16];
+	uint32_t n = MIN(g->n, (uint32_t)CAP_PROTO_ITEMS_MAX);
+	snprintf(ident, sizeof(ident), "%u", g->id);
+	for (uint32_t i = 0; i < n; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "%" PRIu64, g->urls[i]->id);
+		items[i] = (struct cap_visit_item){.id = ids[i], .url = g->urls[i]->url,
+		                                   .program = (char *)g->urls[i]->client};
+	}
+	struct cap_msg m = {.type = CAP_MSG_VISIT_EVENT};
+	m.visit.identifier = ident;
+	m.visit.program = (char *)g->urls[0]->client;
+	m.visit.type = CAP_VISIT_GROUP;
+	m.visit.visit_time = g->urls[0]->time;
+	m.visit.n_items = n;
+	m.visit.items = items;
+	return send_msg(s, c, &m);
+}
+
+void srv_dispatch(struct srv *s)
+{
+	for (struct srv_client *c = s->clients; c; c = c->next) {
+		if (c->dead || c->state != CLIENT_WAITING || c->group)
+			continue;
+		struct sched_group *g;
+		if (sched_next_group(s->sched, &g) < 0)
+			return;
+		c->group = g;
+		c->group_sent = srv_now();
+		c->visit_started = srv_wall_now();
+		visit_reset(c);
+		(void)transition(s, c, CEV_GROUP_SENT);
+		if (send_group(s, c, g) < 0)
+			drop(s, c, CAP_ERR_SOCKET_ERROR, "cannot send visit-event");
+	}
+}
+
+void srv_clients_tick(struct srv *s, double now)
+{
+	struct srv_client *next;
+	for (struct srv_client *c = s->clients; c; c = next) {
+		next = c->next;
+		if (now - c->last_contact > s->cfg->client_inactivity_timeout) {
+			s->inactivity++;
+			drop(s, c, CAP_ERR_CLIENT_INACTIVITY, "inactive");
+			continue;
+		}
+		if (c->group && now - c->group_sent > s->cfg->vm_stalled_during_operation_timeout) {
+			s->stalled++;
+			drop(s, c, CAP_ERR_VM_STALLED, "stalled during a visit");
+			continue;
+		}
+		if (now - c->last_ping >= s->cfg->ping_interval) {
+			c->last_ping = now;
+			struct cap_msg m = {.type = CAP_MSG_PING};
+			if (send_msg(s, c, &m) < 0)
+				drop(s, c, CAP_ERR_SOCKET_ERROR, "cannot send ping");
+		}
+	}
+}

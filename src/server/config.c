@@ -1,0 +1,310 @@
+/* config.c - see config.h for the design. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlschemas.h>
+
+#include "event.h"
+#include "macro.h"
+
+enum opt_type { OT_BOOL, OT_UINT, OT_STRING, OT_ALGORITHM };
+
+struct option_def {
+	const char *element;
+	const char *attr;
+	enum opt_type type;
+	size_t offset;
+	size_t size; /* OT_STRING: buffer size */
+	const char *def;
+	uint32_t min, max; /* OT_UINT */
+	const char *doc;
+};
+
+#define OFF(f) offsetof(struct server_config, f)
+#define STR(f) OFF(f), sizeof(((struct server_config *)0)->f)
+#define U32MAX UINT32_MAX
+
+static const struct option_def options[] = {
+	{"global", "collect-modified-files", OT_BOOL, OFF(collect_modified_files), 0, "false", 0, 0,
+	 "ask clients for a zip of files changed during malicious visits"},
+	{"global", "client-default", OT_STRING, STR(client_default), "firefox", 0, 0,
+	 "program used when a URL line names none"},
+	{"global", "client-default-visit-time", OT_UINT, OFF(client_default_visit_time), 0, "10",
+	 1, 3600, "seconds a page is watched after it loaded"},
+	{"global", "capture-network-packets-malicious", OT_BOOL,
+	 OFF(capture_network_packets_malicious), 0, "false", 0, 0, "keep a pcap of malicious visits"},
+	{"global", "capture-network-packets-benign", OT_BOOL, OFF(capture_network_packets_benign),
+	 0, "false", 0, 0, "keep a pcap of benign visits"},
+	{"global", "send-exclusion-lists", OT_BOOL, OFF(send_exclusion_lists), 0, "false", 0, 0,
+	 "push the <exclusion-list> files to every client"},
+	{"global", "terminate", OT_BOOL, OFF(terminate), 0, "true", 0, 0,
+	 "exit when every URL is done and the input has ended"},
+	{"global", "group_size", OT_UINT, OFF(group_size), 0, "20", 1, 1000,
+	 "URLs per visit-event"},
+	{"global", "vm_stalled_after_revert_timeout", OT_UINT, OFF(vm_stalled_after_revert_timeout),
+	 0, "120", 1, 86400, "seconds a client may take to connect after a revert"},
+	{"global", "revert_timeout", OT_UINT, OFF(revert_timeout), 0, "120", 1, 86400,
+	 "seconds a revert (client restart) may take"},
+	{"global", "client_inactivity_timeout", OT_UINT, OFF(client_inactivity_timeout), 0, "60", 1,
+	 86400, "seconds without any message before a client is dropped"},
+	{"global", "vm_stalled_during_operation_timeout", OT_UINT,
+	 OFF(vm_stalled_during_operation_timeout), 0, "300", 1, 86400,
+	 "seconds a client may spend on one group"},
+	{"global", "same_vm_revert_delay", OT_UINT, OFF(same_vm_revert_delay), 0, "0", 0, 3600,
+	 "pause in seconds before a client is restarted (the original: 6)"},
+	{"global", "different_vm_revert_delay", OT_UINT, OFF(different_vm_revert_delay), 0, "0", 0,
+	 3600, "pause in seconds between restarts of different clients (the original: 24)"},
+	{"global", "algorithm", OT_ALGORITHM, OFF(algorithm), 0, "dac", 0, 0,
+	 "visitation algorithm: seq, bulk or dac"},
+	{"global", "max-message-size", OT_UINT, OFF(max_message_size), 0, "1048576", 1024,
+	 64u << 20, "bytes; a longer client message ends that connection"},
+	{"global", "ping-interval", OT_UINT, OFF(ping_interval), 0, "10", 1, 3600,
+	 "seconds between pings"},
+	{"database", "database-type", OT_STRING, STR(database_type), "sqlite", 0, 0,
+	 "store backend; only sqlite today"},
+	{"database", "database-url", OT_STRING, STR(database_url), "results.db", 0, 0,
+	 "store file, relative to the output folder"},
+	{"local-sandbox", "clients", OT_UINT, OFF(local_clients), 0, "2", 1, 1024,
+	 "capture-client processes to start and supervise"},
+	{"local-sandbox", "client-path", OT_STRING, STR(client_path), "capture-client", 0, 0,
+	 "the capture-client executable (PATH is searched)"},
+	{"local-sandbox", "client-args", OT_STRING, STR(client_args), "", 0, 0,
+	 "extra arguments for every client, split on spaces"},
+};
+
+/* First error only, as "FILE:LINE: message". */
+struct errbuf {
+	char *buf;
+	size_t len;
+	bool set;
+};
+
+_printf_(4, 5) static void err_set(struct errbuf *e, const char *file, long line,
+                                   const char *fmt, ...)
+{
+	if (e->set || e->len == 0)
+		return;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	size_t n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = '\0';
+	snprintf(e->buf, e->len, "%s:%ld: %s", file, line, msg);
+	e->set = true;
+}
+
+static void xml_error(void *ud, xmlErrorPtr x)
+{
+	struct errbuf *e = ud;
+	err_set(e, x->file ? x->file : "config", x->line, "%s", x->message ? x->message : "error");
+}
+
+static int set_option(struct server_config *c, const struct option_def *o, const char *v)
+{
+	char *p = (char *)c + o->offset;
+	switch (o->type) {
+	case OT_BOOL:
+		if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+			*(bool *)p = true;
+		else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+			*(bool *)p = false;
+		else
+			return -EINVAL;
+		return 0;
+	case OT_UINT: {
+		char *end;
+		errno = 0;
+		unsigned long long n = strtoull(v, &end, 10);
+		if (errno || end == v || *end || v[0] == '-' || n < o->min || n > o->max)
+			return -ERANGE;
+		*(uint32_t *)p = (uint32_t)n;
+		return 0;
+	}
+	case OT_STRING:
+		if (strlen(v) >= o->size)
+			return -ENAMETOOLONG;
+		memcpy(p, v, strlen(v) + 1);
+		return 0;
+	case OT_ALGORITHM:
+		return sched_algorithm_from_string(v, (enum sched_algorithm *)p);
+	}
+	return -EINVAL;
+}
+
+void config_defaults(struct server_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->backend = BACKEND_LOCAL;
+	for (size_t i = 0; i < ELEMENTSOF(options); i++)
+		(void)set_option(c, &options[i], options[i].def); /* defaults are valid */
+}
+
+/* Applies every table entry of element node n. */
+static int apply_element(struct server_config *c, xmlNode *n, const char *file,
+                         struct errbuf *e)
+{
+	for (size_t i = 0; i < ELEMENTSOF(options); i++) {
+		const struct option_def *o = &options[i];
+		if (strcmp((const char *)n->name, o->element) != 0)
+			continue;
+		xmlChar *v = xmlGetProp(n, (const xmlChar *)o->attr);
+		if (!v)
+			continue;
+		int r = set_option(c, o, (const char *)v);
+		if (r < 0) {
+			if (o->type == OT_UINT)
+				err_set(e, file, xmlGetLineNo(n),
+				        "%s %s=\"%s\": must be a number from %u to %u", o->element,
+				        o->attr, (const char *)v, o->min, o->max);
+			else
+				err_set(e, file, xmlGetLineNo(n), "%s %s=\"%s\": invalid value",
+				        o->element, o->attr, (const char *)v);
+			xmlFree(v);
+			return -EINVAL;
+		}
+		xmlFree(v);
+	}
+	return 0;
+}
+
+static int apply_special(struct server_config *c, xmlNode *n, const char *file,
+                         struct errbuf *e)
+{
+	const char *name = (const char *)n->name;
+	if (strcmp(name, "local-sandbox") == 0) {
+		c->backend = BACKEND_LOCAL;
+	} else if (strcmp(name, "no-vm-server") == 0) {
+		c->backend = BACKEND_NONE;
+	} else if (strcmp(name, "virtual-machine-server") == 0) {
+		xmlChar *t = xmlGetProp(n, (const xmlChar *)"type");
+		bool ok = t && strcmp((const char *)t, "no-vm-server") == 0;
+		if (!ok)
+			err_set(e, file, xmlGetLineNo(n),
+			        "virtual-machine-server type=\"%s\" is not supported; use "
+			        "<local-sandbox> or <no-vm-server>",
+			        t ? (const char *)t : "");
+		xmlFree(t);
+		if (!ok)
+			return -EINVAL;
+		c->backend = BACKEND_NONE;
+	} else if (strcmp(name, "exclusion-list") == 0) {
+		if (c->n_exclusions == CONFIG_MAX_EXCLUSIONS) {
+			err_set(e, file, xmlGetLineNo(n), "more than %d exclusion lists",
+			        CONFIG_MAX_EXCLUSIONS);
+			return -EINVAL;
+		}
+		xmlChar *m = xmlGetProp(n, (const xmlChar *)"monitor");
+		xmlChar *f = xmlGetProp(n, (const xmlChar *)"file");
+		size_t k = c->n_exclusions++;
+		cap_strlcpy(c->exclusions[k].monitor, m ? (const char *)m : "",
+		            sizeof(c->exclusions[k].monitor));
+		cap_strlcpy(c->exclusions[k].file, f ? (const char *)f : "",
+		            sizeof(c->exclusions[k].file));
+		xmlFree(m);
+		xmlFree(f);
+	}
+	return 0;
+}
+
+static int validate(xmlDoc *doc, const char *xsd_path, struct errbuf *e)
+{
+	xmlSchemaParserCtxt *pc = xmlSchemaNewParserCtxt(xsd_path);
+	if (!pc)
+		return -ENOMEM;
+	xmlSchemaSetParserStructuredErrors(pc, xml_error, e);
+	xmlSchema *schema = xmlSchemaParse(pc);
+	xmlSchemaFreeParserCtxt(pc);
+	if (!schema) {
+		err_set(e, xsd_path, 0, "cannot load the schema");
+		return -EINVAL;
+	}
+	xmlSchemaValidCtxt *vc = xmlSchemaNewValidCtxt(schema);
+	int r = -ENOMEM;
+	if (vc) {
+		xmlSchemaSetValidStructuredErrors(vc, xml_error, e);
+		r = xmlSchemaValidateDoc(vc, doc) == 0 ? 0 : -EINVAL;
+		xmlSchemaFreeValidCtxt(vc);
+	}
+	xmlSchemaFree(schema);
+	return r;
+}
+
+int config_load(const char *path, const char *xsd_path, struct server_config *ret, char *err,
+                size_t errlen)
+{
+	struct errbuf e = {err, errlen, false};
+	if (errlen)
+		err[0] = '\0';
+	if (access(path, R_OK) < 0) {
+		int r = negative_errno();
+		err_set(&e, path, 0, "%s", strerror(-r));
+		return r;
+	}
+	xmlParserCtxt *ctx = xmlNewParserCtxt();
+	if (!ctx)
+		return -ENOMEM;
+	xmlSetStructuredErrorFunc(&e, xml_error);
+	xmlDoc *doc = xmlCtxtReadFile(ctx, path, NULL, XML_PARSE_NONET);
+	int r = doc ? validate(doc, xsd_path, &e) : -EINVAL;
+	struct server_config c;
+	config_defaults(&c);
+	for (xmlNode *n = doc && r == 0 ? xmlDocGetRootElement(doc)->children : NULL; n && r == 0;
+	     n = n->next) {
+		if (n->type != XML_ELEMENT_NODE)
+			continue;
+		r = apply_element(&c, n, path, &e);
+		if (r == 0)
+			r = apply_special(&c, n, path, &e);
+	}
+	xmlSetStructuredErrorFunc(NULL, NULL);
+	if (!doc)
+		err_set(&e, path, 0, "not well-formed XML");
+	xmlFreeDoc(doc);
+	xmlFreeParserCtxt(ctx);
+	if (r < 0)
+		return r;
+	*ret = c;
+	return 0;
+}
+
+void config_print_table(FILE *f)
+{
+	for (size_t i = 0; i < ELEMENTSOF(options); i++)
+		fprintf(f, "%-14s %-36s %-14s %s\n", options[i].element, options[i].attr,
+		        options[i].def[0] ? options[i].def : "\"\"", options[i].doc);
+}
+
+void config_print(const struct server_config *c, FILE *f)
+{
+	for (size_t i = 0; i < ELEMENTSOF(options); i++) {
+		const struct option_def *o = &options[i];
+		const char *p = (const char *)c + o->offset;
+		fprintf(f, "%s.%s = ", o->element, o->attr);
+		switch (o->type) {
+		case OT_BOOL:
+			fprintf(f, "%s\n", *(const bool *)p ? "true" : "false");
+			break;
+		case OT_UINT:
+			fprintf(f, "%u\n", *(const uint32_t *)p);
+			break;
+		case OT_STRING:
+			fprintf(f, "%s\n", p);
+			break;
+		case OT_ALGORITHM:
+			fprintf(f, "%s\n", sched_algorithm_to_string(*(const enum sched_algorithm *)p));
+			break;
+		}
+	}
+	fprintf(f, "backend = %s\n", c->backend == BACKEND_LOCAL ? "local-sandbox" : "no-vm-server");
+	for (size_t i = 0; i < c->n_exclusions; i++)
+		fprintf(f, "exclusion-list = %s %s\n", c->exclusions[i].monitor, c->exclusions[i].file);
+}

@@ -1,0 +1,75 @@
+/* config.h - config.xml: one table, validated, immutable after load.
+ *
+ * Owns the parsing of the server configuration.  A single static table
+ * (config.c, after redis' static_configs[]) gives each option's element,
+ * attribute, type, default, bounds and documentation; the loader first
+ * validates the document against etc/config.xsd with libxml2, then applies
+ * the table, so a missing optional attribute takes its default and every
+ * error names the file and the line.  docs/config.md describes the same
+ * table; config_print_defaults() prints it.
+ */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "scheduler.h"
+
+enum config_backend { BACKEND_NONE, BACKEND_LOCAL };
+
+#define CONFIG_MAX_EXCLUSIONS 8
+
+struct server_config {
+	/* <global>: the original's attributes */
+	bool collect_modified_files;
+	char client_default[64];
+	uint32_t client_default_visit_time;
+	bool capture_network_packets_malicious;
+	bool capture_network_packets_benign;
+	bool send_exclusion_lists;
+	bool terminate;
+	uint32_t group_size;
+	uint32_t vm_stalled_after_revert_timeout;
+	uint32_t revert_timeout;
+	uint32_t client_inactivity_timeout;
+	uint32_t vm_stalled_during_operation_timeout;
+	uint32_t same_vm_revert_delay;
+	uint32_t different_vm_revert_delay;
+	/* <global>: ours */
+	enum sched_algorithm algorithm;
+	uint32_t max_message_size;
+	uint32_t ping_interval;
+	/* <database> */
+	char database_type[16];
+	char database_url[PATH_MAX];
+	/* <local-sandbox> or <no-vm-server> */
+	enum config_backend backend;
+	uint32_t local_clients;
+	char client_path[PATH_MAX];
+	char client_args[1024];
+	/* <exclusion-list> */
+	size_t n_exclusions;
+	struct {
+		char monitor[16];
+		char file[PATH_MAX];
+	} exclusions[CONFIG_MAX_EXCLUSIONS];
+};
+
+/* Fills c with every option's default (a config with no attributes). */
+void config_defaults(struct server_config *c);
+
+/* Loads and validates path against the schema at xsd_path.  On error
+ * returns -EINVAL (or -errno for an unreadable file) and writes one line
+ * "FILE:LINE: message" into err (always NUL-terminated); ret is then
+ * untouched. */
+int config_load(const char *path, const char *xsd_path, struct server_config *ret, char *err,
+                size_t errlen);
+
+/* Prints "element attribute default  doc" for every option of the table. */
+void config_print_table(FILE *f);
+
+/* Prints the effective configuration, one "element.attribute = value" a line. */
+void config_print(const struct server_config *c, FILE *f);

@@ -1,0 +1,125 @@
+/* server-internal.h - state shared by server.c, clients.c and the vm-server
+ * backends; not part of the server's public interface.
+ */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "frame.h"
+#include "server.h"
+#include "scheduler.h"
+#include "urllist.h"
+
+struct output;
+struct scheduler;
+struct sched_group;
+struct store;
+
+enum srv_watch_kind { W_LISTEN, W_SIGNAL, W_TIMER, W_INPUT, W_CLIENT, W_CHILD };
+
+/* What epoll's data.ptr points at. */
+struct srv_watch {
+	enum srv_watch_kind kind;
+	void *p;
+};
+
+#define SRV_MAX_EVENTS 4096   /* event lines kept per visit */
+#define SRV_MAX_PROCS 4096    /* process-tree entries per visit (bulk) */
+#define SRV_MAX_EVIDENCE 16   /* uploads per visit */
+#define SRV_MAX_UPLOAD (256u << 20)
+
+struct srv_client {
+	struct srv_watch w;
+	struct srv_client *next;
+	int fd;
+	unsigned serial;
+	int state;        /* enum client_state */
+	bool dead;
+	char name[80];    /* "vmserverid:vmid" or the peer address */
+	struct cap_framer fr;
+	struct cap_buf out;
+	double last_contact, group_sent, last_ping;
+	double visit_started; /* wall clock */
+	struct sched_group *group;
+	bool malicious;   /* a system-event was seen during this visit */
+	/* this visit's events (quoted CSV lines) and pids, for logs and bulk */
+	char **ev_lines;
+	pid_t *ev_pids;
+	size_t n_ev;
+	pid_t (*procs)[2]; /* {child, parent} from process "created" events */
+	size_t n_procs;
+	char *evidence[SRV_MAX_EVIDENCE];
+	size_t n_evidence;
+	/* the upload in progress */
+	int up_fd;
+	uint64_t up_size, up_got;
+	char *up_rel;
+};
+
+struct srv_final {
+	const struct sched_url *u;
+	enum sched_verdict v;
+	uint32_t err;
+};
+
+struct srv {
+	const struct server_opts *o;
+	const struct server_config *cfg;
+	struct scheduler *sched;
+	struct store *store;
+	struct output *out;
+	int64_t op;
+	/* fds: keep ep..input_fd together, teardown closes them in order */
+	int ep, listen_fd, sig_fd, timer_fd, input_fd;
+	struct srv_watch w_listen, w_sig, w_timer, w_input;
+	struct srv_client *clients;
+	struct srv_client *dead;
+	unsigned next_serial;
+	/* the group whose results are being reported (freed by the scheduler
+	 * before the files are written, so its id is kept apart) */
+	uint32_t cur_group_id;
+	const struct srv_client *cur_client;
+	/* verdicts recorded in the open store transaction, written after it */
+	struct srv_final *finals;
+	size_t n_finals, cap_finals;
+	/* input */
+	bool input_is_stream, input_done, skipping;
+	char ibuf[CAP_URL_MAX + 512];
+	size_t ilen;
+	unsigned long lineno;
+	struct cap_url_entry entry;
+	/* counters */
+	struct server_summary sum;
+	unsigned long done;
+	uint64_t inactivity, stalled;
+	double visit_seconds;
+	double started, last_stats, last_progress;
+	bool stop, finished;
+	int exit_code;
+	void *vm; /* the backend's state */
+};
+
+/* Monotonic seconds. */
+double srv_now(void);
+/* Wall-clock seconds since the epoch (for reports). */
+double srv_wall_now(void);
+/* Writes log lines and reports for the verdicts just committed. */
+void srv_write_finals(struct srv *s);
+/* Reads the URL input that is available now. */
+void srv_input_read(struct srv *s);
+
+/* clients.c */
+void srv_accept(struct srv *s);
+void srv_client_io(struct srv *s, struct srv_client *c, uint32_t events);
+/* Hands groups to waiting clients, round-robin. */
+void srv_dispatch(struct srv *s);
+/* Pings, inactivity and stall checks. */
+void srv_clients_tick(struct srv *s, double now);
+/* Closes c (the revert); a group it held ends with err (retried once).
+ * malicious_split: the group was malicious (dac splits it). */
+void srv_client_close(struct srv *s, struct srv_client *c, uint32_t err, bool revert);
+/* Frees clients closed during this loop iteration. */
+void srv_reap_dead(struct srv *s);

@@ -1,0 +1,477 @@
+/* server.c - see server.h for the design.
+ *
+ * Client handling follows Client.java: connect -> options -> WAITING ->
+ * visit-event (AWAITING_VISITING) -> start (VISITING) -> finish / error.
+ * A malicious result or a reverting error closes the connection (the
+ * revert); in dac with more than one URL the first system-event ends the
+ * visit.  Files a client uploads are stored under a name made here.
+ * Errors from a client (garbage, oversize, protocol violations) end only
+ * that connection; its group is retried once, then goes to error.log.
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+
+#include "escape.h"
+#include "frame.h"
+#include "log.h"
+#include "output.h"
+#include "proto.h"
+#include "scheduler.h"
+#include "server-internal.h"
+#include "store.h"
+#include "urllist.h"
+#include "vmserver.h"
+
+double srv_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double srv_wall_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- the final verdict: store first, then the files ---- */
+
+static void on_final(void *ud, const struct sched_url *u, enum sched_verdict v, uint32_t err)
+{
+	struct srv *s = ud;
+	static const char letters[] = {'B', 'M', 'E'};
+	int r = store_url_final(s->store, (int64_t)u->id, letters[v], err, 0);
+	if (r == -EALREADY)
+		return; /* never finished twice */
+	if (r < 0)
+		log_warnx("store: cannot record the result of %s: %s", u->url, strerror(-r));
+	if (s->n_finals == s->cap_finals) {
+		size_t cap = s->cap_finals ? s->cap_finals * 2 : 64;
+		struct srv_final *f = reallocarray(s->finals, cap, sizeof(*f));
+		if (!f) {
+			log_warnx("out of memory: %s not written to the logs", u->url);
+			return;
+		}
+		s->finals = f;
+		s->cap_finals = cap;
+	}
+	s->finals[s->n_finals++] = (struct srv_final){u, v, err};
+}
+
+/* Writes the files for the verdicts of the last store transaction: only
+ * after the commit, so that a crash can lose a log line of a URL that is
+ * then visited again, but never write a URL twice. */
+void srv_write_finals(struct srv *s)
+{
+	uint32_t group = s->cur_group_id;
+	const struct srv_client *c = s->cur_client;
+	for (size_t i = 0; i < s->n_finals; i++) {
+		const struct sched_url *u = s->finals[i].u;
+		enum sched_verdict v = s->finals[i].v;
+		uint32_t err = s->finals[i].err;
+		int r = output_final(s->out, v, err, 0, group, u->url, u->client, u->time);
+		if (r < 0)
+			log_warnx("output: %s", strerror(-r));
+		r = output_report(s->out, u->url, u->client, v, err, s->cfg->algorithm, group,
+		                  c ? c->visit_started : 0, srv_wall_now(),
+		                  c ? (const char *const *)c->ev_lines : NULL, c ? c->n_ev : 0,
+		                  c ? (const char *const *)c->evidence : NULL,
+		                  c ? c->n_evidence : 0);
+		if (r < 0)
+			log_warnx("output: report for %s: %s", u->url, strerror(-r));
+		if (v == VERDICT_BENIGN)
+			s->sum.benign++;
+		else if (v == VERDICT_MALICIOUS)
+			s->sum.malicious++;
+		else
+			s->sum.errors++;
+		s->done++;
+	}
+	s->n_finals = 0;
+}
+
+/* ---- input: URL list lines ---- */
+
+static void input_line(struct srv *s, char *line)
+{
+	struct cap_url_entry *e = &s->entry;
+	const char *reason = NULL;
+	s->lineno++;
+	int k = cap_urllist_parse_line(line, e, &reason);
+	if (k == CAP_URLLINE_SKIP)
+		return;
+	if (k == CAP_URLLINE_END) {
+		s->input_done = true;
+		return;
+	}
+	if (k < 0) {
+		log_warnx("%s:%lu: invalid URL line (%s)", s->o->input, s->lineno,
+		          reason ? reason : "?");
+		(void)output_invalid_url(s->out, s->lineno, line);
+		s->sum.invalid++;
+		return;
+	}
+	const char *client = e->has_client ? e->client : s->cfg->client_default;
+	uint32_t t = e->has_visit_time ? e->visit_time : s->cfg->client_default_visit_time;
+	if (sched_contains(s->sched, e->url, client, t)) {
+		s->sum.duplicates++;
+		return;
+	}
+	int64_t id;
+	int r = store_url_add(s->store, s->op, e->url, client, t, e->priority, &id);
+	if (r >= 0)
+		r = sched_add(s->sched, (uint64_t)id, e->url, client, t, e->priority);
+	if (r < 0) {
+		log_warnx("%s:%lu: cannot queue URL: %s", s->o->input, s->lineno, strerror(-r));
+		return;
+	}
+	s->sum.accepted++;
+}
+
+/* Reads what is available; a line longer than the URL limit is cut off,
+ * reported and skipped up to its newline. */
+void srv_input_read(struct srv *s)
+{
+	if (s->input_fd < 0 || s->input_done)
+		return;
+	bool tx = store_tx_begin(s->store) == 0;
+	for (int rounds = 0; rounds < 64 && !s->input_done; rounds++) {
+		size_t room = sizeof(s->ibuf) - 1 - s->ilen;
+		ssize_t n = read(s->input_fd, s->ibuf + s->ilen, room);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN)
+			log_warn("reading %s", s->o->input);
+		if (n <= 0) {
+			if (n == 0 && s->input_is_stream)
+				s->input_done = true; /* a closed pipe ends the list */
+			break;
+		}
+		s->ilen += (size_t)n;
+		char *start = s->ibuf, *nl;
+		while ((nl = memchr(start, '\n', s->ilen - (size_t)(start - s->ibuf)))) {
+			*nl = '\0';
+			if (s->skipping)
+				s->skipping = false;
+			else
+				input_line(s, start);
+			start = nl + 1;
+			if (s->input_done)
+				break;
+		}
+		s->ilen -= (size_t)(start - s->ibuf);
+		memmove(s->ibuf, start, s->ilen);
+		if (s->ilen == sizeof(s->ibuf) - 1) {
+			s->ibuf[s->ilen] = '\0';
+			s->lineno++;
+			(void)output_invalid_url(s->out, s->lineno, s->ibuf);
+			s->sum.invalid++;
+			s->ilen = 0;
+			s->skipping = true;
+		}
+	}
+	if (tx && store_tx_commit(s->store) < 0)
+		log_warnx("store: commit failed");
+	if (s->input_done && s->ilen > 0 && !s->skipping) {
+		s->ibuf[s->ilen] = '\0'; /* a last line without newline */
+		s->ilen = 0;
+	}
+}
+
+static int resume_one(void *ud, int64_t id, const char *url, const char *client, uint32_t time,
+                      double priority)
+{
+	struct srv *s = ud;
+	int r = sched_add(s->sched, (uint64_t)id, url, client, time, priority);
+	if (r == -EEXIST)
+		return 0; /* a duplicate left by an earlier crash: runs once */
+	if (r == 0)
+		s->sum.accepted++;
+	return r;
+}
+
+/* ---- setup ---- */
+
+static int listen_on(const char *addr, uint16_t port)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *ai = NULL;
+	char ports[8];
+	snprintf(ports, sizeof(ports), "%u", port);
+	if (getaddrinfo(addr, ports, &hints, &ai) != 0 || !ai)
+		return -EADDRNOTAVAIL;
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1, r = 0;
+	if (fd < 0)
+		r = negative_errno();
+	else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	         bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 512) < 0)
+		r = negative_errno();
+	freeaddrinfo(ai);
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static int watch(struct srv *s, int fd, struct srv_watch *w, enum srv_watch_kind k, void *p)
+{
+	w->kind = k;
+	w->p = p;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = w};
+	return epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? negative_errno() : 0;
+}
+
+static int open_input(struct srv *s)
+{
+	const char *in = s->o->input;
+	if (!in) {
+		s->input_done = true;
+		return 0;
+	}
+	s->input_fd = strcmp(in, "-") == 0 ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3)
+	                                   : open(in, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (s->input_fd < 0)
+		return log_error_errno(negative_errno(), "cannot open %s", in);
+	int fl = fcntl(s->input_fd, F_GETFL);
+	if (fl >= 0)
+		(void)fcntl(s->input_fd, F_SETFL, fl | O_NONBLOCK);
+	/* pipes and sockets are watched; regular files are tailed on the tick */
+	bool watched = watch(s, s->input_fd, &s->w_input, W_INPUT, NULL) == 0;
+	if (watched || s->o->import_only || strcmp(in, "-") == 0)
+		s->input_is_stream = true; /* EOF ends the list (stdin, pipes, -i) */
+	return 0;
+}
+
+static int open_store(struct srv *s)
+{
+	char path[PATH_MAX];
+	const char *db = s->cfg->database_url;
+	int r = db[0] == '/' ? xsnprintf(path, sizeof(path), "%s", db)
+	                     : xsnprintf(path, sizeof(path), "%s/%s", s->o->outdir, db);
+	if (r < 0 || (r = store_sqlite_open(path, &s->store)) < 0)
+		return log_error_errno(r, "cannot open the store %s", path);
+	if (s->o->resume) {
+		r = store_operation_resume(s->store, &s->op);
+		if (r == -ENOENT) {
+			log_warnx("resume: no unfinished run in %s", path);
+			return r;
+		}
+		if (r < 0 || (r = store_url_pending(s->store, s->op, resume_one, s)) < 0)
+			return log_error_errno(r, "resume: cannot reload the run");
+		log_info("resuming run %lld with %zu URLs", (long long)s->op, sched_queued(s->sched));
+		return 0;
+	}
+	r = store_operation_begin(s->store, sched_algorithm_to_string(s->cfg->algorithm), &s->op);
+	return r < 0 ? log_error_errno(r, "store: cannot start a run") : 0;
+}
+
+static int setup(struct srv *s)
+{
+	struct sched_params sp = {.algorithm = s->cfg->algorithm, .group_size = s->cfg->group_size};
+	int r = output_open(s->o->outdir, &s->out);
+	if (r < 0)
+		return log_error_errno(r, "cannot create the output folder %s", s->o->outdir);
+	if ((r = sched_new(&sp, on_final, s, &s->sched)) < 0 || (r = open_store(s)) < 0)
+		return r;
+	s->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (s->ep < 0)
+		return log_error_errno(negative_errno(), "epoll_create1");
+	if (s->o->import_only)
+		return open_input(s);
+	s->listen_fd = listen_on(s->o->address, s->o->port);
+	if (s->listen_fd < 0)
+		return log_error_errno(s->listen_fd, "cannot listen on %s:%u", s->o->address,
+		                       s->o->port);
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	s->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	struct itimerspec its = {.it_interval = {0, 200000000}, .it_value = {0, 200000000}};
+	if (s->sig_fd < 0 || s->timer_fd < 0 || timerfd_settime(s->timer_fd, 0, &its, NULL) < 0)
+		return log_error_errno(negative_errno(), "signalfd/timerfd");
+	if ((r = watch(s, s->listen_fd, &s->w_listen, W_LISTEN, NULL)) < 0 ||
+	    (r = watch(s, s->sig_fd, &s->w_sig, W_SIGNAL, NULL)) < 0 ||
+	    (r = watch(s, s->timer_fd, &s->w_timer, W_TIMER, NULL)) < 0)
+		return log_error_errno(r, "epoll_ctl");
+	if ((r = open_input(s)) < 0)
+		return r;
+	r = vmserver_start(s);
+	return r < 0 ? log_error_errno(r, "cannot start the clients") : 0;
+}
+
+static void teardown(struct srv *s)
+{
+	vmserver_stop(s);
+	while (s->clients)
+		srv_client_close(s, s->clients, 0, false);
+	srv_reap_dead(s);
+	sched_free(s->sched);
+	free(s->finals);
+	store_close(s->store);
+	output_close(s->out);
+	for (int *fd = &s->ep; fd <= &s->input_fd; fd++)
+		if (*fd >= 0)
+			close(*fd);
+}
+
+/* ---- the loop ---- */
+
+static void on_signal(struct srv *s)
+{
+	struct signalfd_siginfo si;
+	while (read(s->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) {
+			log_info("signal %u: stopping; unfinished URLs stay in the store for resume",
+			         si.ssi_signo);
+			s->stop = true;
+		}
+	}
+}
+
+static void stats_row(struct srv *s)
+{
+	double el = srv_now() - s->started;
+	struct output_stats st = {
+		.visiting = sched_running(s->sched),
+		.visited = s->sum.visits,
+		.safe = s->sum.benign,
+		.malicious = s->sum.malicious,
+		.url_error = s->sum.errors,
+		.vm_revert = s->sum.reverts,
+		.client_inactivity = s->inactivity,
+		.vm_stalled = s->stalled,
+		.avg_visit_seconds = s->sum.visits ? s->visit_seconds / (double)s->sum.visits : 0,
+		.visited_urls_per_day = el > 0 ? (double)s->done * 86400.0 / el : 0,
+	};
+	(void)output_stats(s->out, &st);
+}
+
+static void progress(struct srv *s, bool final)
+{
+	double el = srv_now() - s->started;
+	double rate = el > 0 ? (double)s->done * 3600.0 / el : 0;
+	size_t total = s->done + sched_queued(s->sched) + sched_running(s->sched) * 0;
+	if (s->o->progress_tty && !final) {
+		int width = 30, fill = total ? (int)((double)s->done * width / (double)total) : 0;
+		fprintf(stderr, "\r[%.*s%*s] %lu/%zu malicious %llu errors %llu %.0f URLs/h ", fill,
+		        "##############################", width - fill, "", s->done, total,
+		        (unsigned long long)s->sum.malicious, (unsigned long long)s->sum.errors, rate);
+		return;
+	}
+	if (s->o->progress_tty)
+		fputc('\n', stderr);
+	log_info("%s%lu done, %zu queued, %zu running, %llu malicious, %llu errors, %.0f URLs/h",
+	         final ? "finished: " : "", s->done, sched_queued(s->sched), sched_running(s->sched),
+	         (unsigned long long)s->sum.malicious, (unsigned long long)s->sum.errors, rate);
+}
+
+static void on_tick(struct srv *s)
+{
+	uint64_t n;
+	(void)!read(s->timer_fd, &n, sizeof(n));
+	double now = srv_now();
+	if (!s->input_is_stream)
+		srv_input_read(s);
+	srv_clients_tick(s, now);
+	vmserver_tick(s, now);
+	srv_dispatch(s);
+	if (now - s->last_stats >= 300) {
+		s->last_stats = now;
+		stats_row(s);
+	}
+	if (s->o->progress_interval && now - s->last_progress >= s->o->progress_interval) {
+		s->last_progress = now;
+		progress(s, false);
+	}
+	if (s->cfg->terminate && s->input_done && sched_idle(s->sched)) {
+		s->finished = true;
+		s->stop = true;
+	}
+}
+
+static void loop(struct srv *s)
+{
+	struct epoll_event evs[64];
+	while (!s->stop) {
+		int n = epoll_wait(s->ep, evs, (int)ELEMENTSOF(evs), 1000);
+		if (n < 0 && errno != EINTR) {
+			log_warn("epoll_wait");
+			break;
+		}
+		for (int i = 0; i < n && !s->stop; i++) {
+			struct srv_watch *w = evs[i].data.ptr;
+			switch (w->kind) {
+			case W_LISTEN:
+				srv_accept(s);
+				break;
+			case W_SIGNAL:
+				on_signal(s);
+				break;
+			case W_TIMER:
+				on_tick(s);
+				break;
+			case W_INPUT:
+				srv_input_read(s);
+				if (s->input_done)
+					(void)epoll_ctl(s->ep, EPOLL_CTL_DEL, s->input_fd, NULL);
+				break;
+			case W_CLIENT:
+				srv_client_io(s, w->p, evs[i].events);
+				break;
+			case W_CHILD:
+				vmserver_child_exit(s, w->p);
+				break;
+			}
+		}
+		srv_dispatch(s);
+		srv_reap_dead(s);
+	}
+}
+
+int server_run(const struct server_opts *o, struct server_summary *ret)
+{
+	struct srv s = {.o = o, .cfg = o->cfg, .ep = -1, .listen_fd = -1, .sig_fd = -1,
+	                .timer_fd = -1, .input_fd = -1};
+	s.started = s.last_stats = s.last_progress = srv_now();
+	int r = setup(&s);
+	if (r >= 0 && o->import_only) {
+		while (!s.input_done)
+			srv_input_read(&s);
+		log_info("imported %llu URLs as run %lld; run them with `capture-server resume`",
+		         (unsigned long long)s.sum.accepted, (long long)s.op);
+	} else if (r >= 0) {
+		srv_input_read(&s);
+		loop(&s);
+		if (s.finished && store_operation_finish(s.store, s.op) < 0)
+			log_warnx("store: cannot mark the run finished");
+		if (s.finished)
+			stats_row(&s);
+		progress(&s, true);
+	}
+	s.sum.seconds = srv_now() - s.started;
+	*ret = s.sum;
+	teardown(&s);
+	return r < 0 ? r : s.exit_code;
+}

@@ -1,0 +1,311 @@
+/* store-sqlite.c - the SQLite store (see store.h).
+ *
+ * One file in WAL mode with synchronous=NORMAL: a committed transaction
+ * survives a kill -9 of the server (not a power cut, which would lose at
+ * most the last transactions; the URLs then simply run again).  Every
+ * statement is prepared once and bound, never built from strings.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "macro.h"
+#include "store.h"
+
+enum stmt {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_OP_BEGIN,
+	ST_OP_RESUME,
+	ST_OP_FINISH,
+	ST_URL_ADD,
+	ST_URL_FINAL,
+	ST_URL_ERROR,
+	ST_URL_PENDING,
+	ST_EVENT_ADD,
+	ST_FILE_ADD,
+	ST_COUNT,
+	ST_COUNT_NULL,
+	ST_MAX,
+};
+
+static const char *const stmt_sql[ST_MAX] = {
+	[ST_BEGIN] = "BEGIN",
+	[ST_COMMIT] = "COMMIT",
+	[ST_OP_BEGIN] = "INSERT INTO operation(started, algorithm) VALUES (?, ?)",
+	[ST_OP_RESUME] = "SELECT id FROM operation WHERE finished IS NULL ORDER BY id DESC LIMIT 1",
+	[ST_OP_FINISH] = "UPDATE operation SET finished = ? WHERE id = ?",
+	[ST_URL_ADD] = "INSERT INTO url(operation, url, client, time, priority) VALUES (?,?,?,?,?)",
+	[ST_URL_FINAL] = "UPDATE url SET status = ?, visited = ? WHERE id = ? AND status IS NULL",
+	[ST_URL_ERROR] = "INSERT INTO error(url, major, minor, time) VALUES (?,?,?,?)",
+	[ST_URL_PENDING] = "SELECT id, url, client, time, priority FROM url"
+	                   " WHERE operation = ? AND status IS NULL ORDER BY id",
+	[ST_EVENT_ADD] = "INSERT INTO event(url, group_id, type, time, process_id, process,"
+	                 " action, object1, object2) VALUES (?,?,?,?,?,?,?,?,?)",
+	[ST_FILE_ADD] = "INSERT INTO file(url, group_id, path) VALUES (?,?,?)",
+	[ST_COUNT] = "SELECT count(*) FROM url WHERE operation = ? AND status = ?",
+	[ST_COUNT_NULL] = "SELECT count(*) FROM url WHERE operation = ? AND status IS NULL",
+};
+
+static const char schema[] =
+	"PRAGMA journal_mode=WAL;"
+	"PRAGMA synchronous=NORMAL;"
+	"CREATE TABLE IF NOT EXISTS capture_meta(version INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS operation(id INTEGER PRIMARY KEY, started REAL NOT NULL,"
+	" finished REAL, algorithm TEXT);"
+	"CREATE TABLE IF NOT EXISTS url(id INTEGER PRIMARY KEY, operation INTEGER NOT NULL"
+	" REFERENCES operation(id), url TEXT NOT NULL, client TEXT NOT NULL,"
+	" time INTEGER NOT NULL, priority REAL NOT NULL,"
+	" status TEXT CHECK(status IN ('B','M','E')), visited REAL);"
+	"CREATE INDEX IF NOT EXISTS url_pending ON url(operation, status);"
+	"CREATE TABLE IF NOT EXISTS url_operation(url INTEGER NOT NULL REFERENCES url(id),"
+	" operation INTEGER NOT NULL, group_id INTEGER, started REAL, finished REAL,"
+	" status TEXT);"
+	"CREATE TABLE IF NOT EXISTS event(id INTEGER PRIMARY KEY, url INTEGER, group_id INTEGER,"
+	" type TEXT, time TEXT, process_id TEXT, process TEXT, action TEXT, object1 TEXT,"
+	" object2 TEXT);"
+	"CREATE TABLE IF NOT EXISTS error(id INTEGER PRIMARY KEY, url INTEGER, major INTEGER,"
+	" minor INTEGER, time REAL);"
+	"CREATE TABLE IF NOT EXISTS file(id INTEGER PRIMARY KEY, url INTEGER, group_id INTEGER,"
+	" path TEXT NOT NULL);";
+
+struct store_sqlite {
+	struct store base;
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_MAX];
+};
+
+static double now_real(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct store_sqlite *S(struct store *st)
+{
+	return (struct store_sqlite *)st;
+}
+
+/* Resets a statement and maps the step result to 0 / -errno. */
+static int finish_step(sqlite3_stmt *s, int rc)
+{
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	rc &= 0xff; /* extended result codes are on */
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? -EBUSY
+	     : rc == SQLITE_FULL                        ? -ENOSPC
+	     : rc == SQLITE_CONSTRAINT                  ? -EINVAL
+	                                                : -EIO;
+}
+
+static int exec_simple(struct store *st, enum stmt which)
+{
+	sqlite3_stmt *s = S(st)->st[which];
+	return finish_step(s, sqlite3_step(s));
+}
+
+static void sqlite_close(struct store *st)
+{
+	struct store_sqlite *q = S(st);
+	for (int i = 0; i < ST_MAX; i++)
+		sqlite3_finalize(q->st[i]);
+	sqlite3_close(q->db);
+	free(q);
+}
+
+static int sqlite_tx_begin(struct store *st)
+{
+	return exec_simple(st, ST_BEGIN);
+}
+
+static int sqlite_tx_commit(struct store *st)
+{
+	return exec_simple(st, ST_COMMIT);
+}
+
+static int sqlite_operation_begin(struct store *st, const char *alg, int64_t *ret_op)
+{
+	sqlite3_stmt *s = S(st)->st[ST_OP_BEGIN];
+	sqlite3_bind_double(s, 1, now_real());
+	sqlite3_bind_text(s, 2, alg, -1, SQLITE_TRANSIENT);
+	int r = finish_step(s, sqlite3_step(s));
+	if (r < 0)
+		return r;
+	*ret_op = sqlite3_last_insert_rowid(S(st)->db);
+	return 0;
+}
+
+static int sqlite_operation_resume(struct store *st, int64_t *ret_op)
+{
+	sqlite3_stmt *s = S(st)->st[ST_OP_RESUME];
+	int rc = sqlite3_step(s);
+	int64_t op = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	int r = finish_step(s, rc);
+	if (r < 0)
+		return r;
+	if (rc != SQLITE_ROW)
+		return -ENOENT;
+	*ret_op = op;
+	return 0;
+}
+
+static int sqlite_operation_finish(struct store *st, int64_t op)
+{
+	sqlite3_stmt *s = S(st)->st[ST_OP_FINISH];
+	sqlite3_bind_double(s, 1, now_real());
+	sqlite3_bind_int64(s, 2, op);
+	return finish_step(s, sqlite3_step(s));
+}
+
+static int sqlite_url_add(struct store *st, int64_t op, const char *url, const char *client,
+                          uint32_t time, double priority, int64_t *ret_id)
+{
+	sqlite3_stmt *s = S(st)->st[ST_URL_ADD];
+	sqlite3_bind_int64(s, 1, op);
+	sqlite3_bind_text(s, 2, url, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 3, client, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 4, time);
+	sqlite3_bind_double(s, 5, priority);
+	int r = finish_step(s, sqlite3_step(s));
+	if (r < 0)
+		return r;
+	*ret_id = sqlite3_last_insert_rowid(S(st)->db);
+	return 0;
+}
+
+static int sqlite_url_final(struct store *st, int64_t id, char status, uint32_t major,
+                            uint32_t minor)
+{
+	if (status != 'B' && status != 'M' && status != 'E')
+		return -EINVAL;
+	struct store_sqlite *q = S(st);
+	char txt[2] = {status, 0};
+	double now = now_real();
+	sqlite3_stmt *s = q->st[ST_URL_FINAL];
+	sqlite3_bind_text(s, 1, txt, 1, SQLITE_TRANSIENT);
+	sqlite3_bind_double(s, 2, now);
+	sqlite3_bind_int64(s, 3, id);
+	int r = finish_step(s, sqlite3_step(s));
+	if (r < 0)
+		return r;
+	if (sqlite3_changes(q->db) == 0)
+		return -EALREADY; /* unknown ids are rare; both mean "not done now" */
+	if (status != 'E')
+		return 0;
+	s = q->st[ST_URL_ERROR];
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, major);
+	sqlite3_bind_int64(s, 3, minor);
+	sqlite3_bind_double(s, 4, now);
+	return finish_step(s, sqlite3_step(s));
+}
+
+static int sqlite_url_pending(struct store *st, int64_t op, store_url_fn fn, void *userdata)
+{
+	sqlite3_stmt *s = S(st)->st[ST_URL_PENDING];
+	sqlite3_bind_int64(s, 1, op);
+	int rc, r = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *url = (const char *)sqlite3_column_text(s, 1);
+		const char *client = (const char *)sqlite3_column_text(s, 2);
+		r = fn(userdata, sqlite3_column_int64(s, 0), url ? url : "", client ? client : "",
+		       (uint32_t)sqlite3_column_int64(s, 3), sqlite3_column_double(s, 4));
+		if (r < 0)
+			break;
+	}
+	int e = finish_step(s, rc);
+	return r < 0 ? r : e;
+}
+
+static int sqlite_event_add(struct store *st, int64_t url_id, uint32_t group, const char *type,
+                            const char *time, const char *pid, const char *process,
+                            const char *action, const char *o1, const char *o2)
+{
+	sqlite3_stmt *s = S(st)->st[ST_EVENT_ADD];
+	const char *txt[] = {type, time, pid, process, action, o1, o2};
+	if (url_id > 0)
+		sqlite3_bind_int64(s, 1, url_id);
+	sqlite3_bind_int64(s, 2, group);
+	for (int i = 0; i < (int)ELEMENTSOF(txt); i++)
+		if (txt[i])
+			sqlite3_bind_text(s, 3 + i, txt[i], -1, SQLITE_TRANSIENT);
+	return finish_step(s, sqlite3_step(s));
+}
+
+static int sqlite_file_add(struct store *st, int64_t url_id, uint32_t group, const char *path)
+{
+	sqlite3_stmt *s = S(st)->st[ST_FILE_ADD];
+	if (url_id > 0)
+		sqlite3_bind_int64(s, 1, url_id);
+	sqlite3_bind_int64(s, 2, group);
+	sqlite3_bind_text(s, 3, path, -1, SQLITE_TRANSIENT);
+	return finish_step(s, sqlite3_step(s));
+}
+
+static int sqlite_count(struct store *st, int64_t op, char status, int64_t *ret)
+{
+	char txt[2] = {status, 0};
+	sqlite3_stmt *s = S(st)->st[status ? ST_COUNT : ST_COUNT_NULL];
+	sqlite3_bind_int64(s, 1, op);
+	if (status)
+		sqlite3_bind_text(s, 2, txt, 1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(s);
+	int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	int r = finish_step(s, rc);
+	if (r < 0)
+		return r;
+	*ret = n;
+	return 0;
+}
+
+static const struct store_ops sqlite_ops = {
+	.close = sqlite_close,
+	.tx_begin = sqlite_tx_begin,
+	.tx_commit = sqlite_tx_commit,
+	.operation_begin = sqlite_operation_begin,
+	.operation_resume = sqlite_operation_resume,
+	.operation_finish = sqlite_operation_finish,
+	.url_add = sqlite_url_add,
+	.url_final = sqlite_url_final,
+	.url_pending = sqlite_url_pending,
+	.event_add = sqlite_event_add,
+	.file_add = sqlite_file_add,
+	.count = sqlite_count,
+};
+
+int store_sqlite_open(const char *path, struct store **ret)
+{
+	struct store_sqlite *q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->base.ops = &sqlite_ops;
+	int rc = sqlite3_open_v2(path, &q->db,
+	                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	                                 SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+	                         NULL);
+	if (rc != SQLITE_OK) {
+		int r = rc == SQLITE_CANTOPEN ? -EACCES : -EIO;
+		sqlite3_close(q->db);
+		free(q);
+		return r;
+	}
+	sqlite3_busy_timeout(q->db, 5000);
+	if (sqlite3_exec(q->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite_close(&q->base);
+		return -EPROTO;
+	}
+	for (int i = 0; i < ST_MAX; i++)
+		if (sqlite3_prepare_v3(q->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i],
+		                       NULL) != SQLITE_OK) {
+			sqlite_close(&q->base);
+			return -EPROTO;
+		}
+	*ret = &q->base;
+	return 0;
+}

@@ -1,0 +1,116 @@
+/* store.h - the server's persistent store, behind a vtable.
+ *
+ * Owns the run's durable state: operations (runs), every accepted URL with
+ * its one final status, the events, errors and evidence files of a visit.
+ * A URL is written before it is queued and gets its final status with a
+ * conditional UPDATE (status IS NULL), so after a crash or kill -9
+ * `capture-server resume` reloads exactly the URLs without a final state and
+ * no URL can be finished twice.  SQLite (store-sqlite.c, one file, WAL) is
+ * the one backend today; the ops table is where PostgreSQL would plug in.
+ * Statuses use the original's letters: 'B' benign, 'M' malicious, 'E' error.
+ */
+#pragma once
+
+#include <stdint.h>
+
+struct store;
+
+typedef int (*store_url_fn)(void *userdata, int64_t id, const char *url, const char *client,
+                            uint32_t time, double priority);
+
+struct store_ops {
+	void (*close)(struct store *st);
+	int (*tx_begin)(struct store *st);
+	int (*tx_commit)(struct store *st);
+	int (*operation_begin)(struct store *st, const char *algorithm, int64_t *ret_op);
+	int (*operation_resume)(struct store *st, int64_t *ret_op);
+	int (*operation_finish)(struct store *st, int64_t op);
+	int (*url_add)(struct store *st, int64_t op, const char *url, const char *client,
+	               uint32_t time, double priority, int64_t *ret_id);
+	int (*url_final)(struct store *st, int64_t id, char status, uint32_t major,
+	                 uint32_t minor);
+	int (*url_pending)(struct store *st, int64_t op, store_url_fn fn, void *userdata);
+	int (*event_add)(struct store *st, int64_t url_id, uint32_t group, const char *type,
+	                 const char *time, const char *process_id, const char *process,
+	                 const char *action, const char *object1, const char *object2);
+	int (*file_add)(struct store *st, int64_t url_id, uint32_t group, const char *path);
+	int (*count)(struct store *st, int64_t op, char status, int64_t *ret);
+};
+
+struct store {
+	const struct store_ops *ops;
+};
+
+/* Opens (creating if needed) the SQLite store at path, in WAL mode.
+ * Returns 0 or -errno (-EIO for an SQLite error, -EPROTO for a file that is
+ * not a Capture store). */
+int store_sqlite_open(const char *path, struct store **ret);
+
+/* Closes the store; NULL is a no-op. */
+static inline void store_close(struct store *st)
+{
+	if (st)
+		st->ops->close(st);
+}
+/* Groups many writes into one transaction (e.g. a batch of input lines). */
+static inline int store_tx_begin(struct store *st)
+{
+	return st->ops->tx_begin(st);
+}
+static inline int store_tx_commit(struct store *st)
+{
+	return st->ops->tx_commit(st);
+}
+/* Starts a new run and returns its id. */
+static inline int store_operation_begin(struct store *st, const char *alg, int64_t *ret_op)
+{
+	return st->ops->operation_begin(st, alg, ret_op);
+}
+/* The newest unfinished run, or -ENOENT. */
+static inline int store_operation_resume(struct store *st, int64_t *ret_op)
+{
+	return st->ops->operation_resume(st, ret_op);
+}
+/* Marks a run finished (all its URLs final). */
+static inline int store_operation_finish(struct store *st, int64_t op)
+{
+	return st->ops->operation_finish(st, op);
+}
+/* Records an accepted URL of run op; returns its id. */
+static inline int store_url_add(struct store *st, int64_t op, const char *url, const char *client,
+                                uint32_t time, double priority, int64_t *ret_id)
+{
+	return st->ops->url_add(st, op, url, client, time, priority, ret_id);
+}
+/* Sets a URL's final status ('B','M','E'); -EALREADY if it already had
+ * one, -ENOENT for an unknown id, -EINVAL for another letter. */
+static inline int store_url_final(struct store *st, int64_t id, char status, uint32_t major,
+                                  uint32_t minor)
+{
+	return st->ops->url_final(st, id, status, major, minor);
+}
+/* Calls fn for every URL of run op without a final status, in id order;
+ * stops at and returns the first negative value fn returns. */
+static inline int store_url_pending(struct store *st, int64_t op, store_url_fn fn, void *ud)
+{
+	return st->ops->url_pending(st, op, fn, ud);
+}
+/* Records one system event of a visit (strings as received, may be NULL). */
+static inline int store_event_add(struct store *st, int64_t url_id, uint32_t group,
+                                  const char *type, const char *time, const char *pid,
+                                  const char *process, const char *action, const char *o1,
+                                  const char *o2)
+{
+	return st->ops->event_add(st, url_id, group, type, time, pid, process, action, o1, o2);
+}
+/* Records an evidence file (a path inside the output folder). */
+static inline int store_file_add(struct store *st, int64_t url_id, uint32_t group,
+                                 const char *path)
+{
+	return st->ops->file_add(st, url_id, group, path);
+}
+/* Number of URLs of run op with the given status (0 = no final status yet). */
+static inline int store_count(struct store *st, int64_t op, char status, int64_t *ret)
+{
+	return st->ops->count(st, op, status, ret);
+}

@@ -1,0 +1,264 @@
+/* fake-client.c - a scripted Capture client for the server's scenario tests
+ * and benchmark (part of the test suite, not of the product).
+ *
+ *   fake-client -s ADDR -p PORT [-a ID] [-b ID] [-m SUBSTRING] [-n CLIENTS]
+ *               [--silent-after N] [--crash-after N] [--garbage] [--oversize]
+ *               [--once] [--upload] [--delay MS]
+ *
+ * It speaks the real protocol through proto.h: answers connect, pong to
+ * pings, and for each visit-event sends start, one process system-event per
+ * item whose URL contains SUBSTRING (pid 1000+i, as child of the item's
+ * process so that bulk attribution works), then finish with malicious set.
+ * After the server closes the connection (a revert) it reconnects, like a
+ * sandbox client that rebuilt its guest; it exits when the server is gone.
+ * --silent-after N: stop answering after N groups (inactivity); --crash-after
+ * N: exit after receiving group N+1; --garbage / --oversize: send a bad
+ * message after connecting, then behave; -n forks that many clients.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "macro.h"
+#include "proto.h"
+
+struct opts {
+	const char *addr, *port, *vmsid, *vmid, *pattern;
+	long silent_after, crash_after;
+	bool garbage, oversize, once, upload;
+	long delay_ms;
+};
+
+static int send_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int send_msg(int fd, const struct cap_msg *m)
+{
+	_cleanup_free_ char *data = NULL;
+	size_t len;
+	if (cap_msg_encode_to_server(m, &data, &len) < 0)
+		return -1;
+	return send_all(fd, data, len);
+}
+
+static int connect_to(const struct opts *o)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+	for (int tries = 0; tries < 50; tries++) {
+		if (getaddrinfo(o->addr, o->port, &hints, &ai) == 0) {
+			int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+				freeaddrinfo(ai);
+				return fd;
+			}
+			if (fd >= 0)
+				close(fd);
+			freeaddrinfo(ai);
+		}
+		usleep(100000);
+	}
+	return -1;
+}
+
+static int send_event(int fd, pid_t parent, pid_t child)
+{
+	struct cap_event ev;
+	char c[16];
+	snprintf(c, sizeof(c), "%d", (int)child);
+	cap_event_init(&ev, CAP_EV_PROCESS, "created", "/usr/bin/fake-browser", c, "/tmp/evil");
+	ev.pid = parent;
+	struct cap_msg m;
+	if (cap_msg_system_from_event(&ev, &m) < 0)
+		return -1;
+	return send_msg(fd, &m);
+}
+
+static int send_upload(int fd)
+{
+	struct cap_msg m = {.type = CAP_MSG_FILE};
+	m.file.name = (char *)"../../etc/passwd"; /* the server must not use it */
+	m.file.has_size = true;
+	m.file.size = 5;
+	m.file.type = (char *)"zip";
+	if (send_msg(fd, &m) < 0)
+		return -1;
+	struct cap_msg p = {.type = CAP_MSG_PART};
+	p.part.name = m.file.name;
+	p.part.start = 0;
+	p.part.end = 5;
+	p.part.data = (unsigned char *)"hello";
+	p.part.data_len = 5;
+	if (send_msg(fd, &p) < 0)
+		return -1;
+	m.type = CAP_MSG_FILE_FINISHED;
+	return send_msg(fd, &m);
+}
+
+/* Answers one group; returns -1 to stop. */
+static int visit(int fd, const struct opts *o, const struct cap_msg_visit *g, bool *closed_ok)
+{
+	struct cap_visit_item items[CAP_PROTO_ITEMS_MAX];
+	bool mal = false;
+	struct cap_msg m = {.type = CAP_MSG_VISIT_EVENT};
+	m.visit.identifier = g->identifier;
+	m.visit.program = g->program;
+	m.visit.type = CAP_VISIT_START;
+	m.visit.algorithm = CAP_ALG_NONE;
+	if (send_msg(fd, &m) < 0)
+		return -1;
+	for (size_t i = 0; i < g->n_items; i++) {
+		items[i] = (struct cap_visit_item){.id = g->items[i].id, .url = g->items[i].url,
+		                                   .has_pid = true, .pid = (pid_t)(100 + i)};
+		if (o->pattern && strstr(g->items[i].url, o->pattern)) {
+			mal = true;
+			if (send_event(fd, (pid_t)(100 + i), (pid_t)(1000 + i)) < 0) {
+				*closed_ok = true; /* dac: the server may already have closed */
+				return 0;
+			}
+		}
+	}
+	if (o->delay_ms > 0)
+		usleep((useconds_t)o->delay_ms * 1000);
+	m.visit.type = CAP_VISIT_FINISH;
+	m.visit.malicious = mal;
+	m.visit.n_items = g->n_items;
+	m.visit.items = items;
+	if (send_msg(fd, &m) < 0)
+		*closed_ok = true;
+	return 0;
+}
+
+static int session(const struct opts *o, long *groups)
+{
+	int fd = connect_to(o);
+	if (fd < 0)
+		return -1;
+	struct cap_framer fr;
+	cap_framer_init(&fr, CAP_FRAME_NUL, 0);
+	int ret = 0;
+	char buf[65536];
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			break; /* closed: a revert, or the server is gone */
+		if (cap_framer_feed(&fr, buf, (size_t)n) < 0)
+			break;
+		const char *msg;
+		size_t len;
+		while (cap_framer_next(&fr, &msg, &len) == 1) {
+			struct cap_msg m;
+			char err[128];
+			if (cap_msg_decode_from_server(msg, len, &m, err, sizeof(err)) < 0) {
+				fprintf(stderr, "fake-client: bad message from server: %s\n", err);
+				ret = -1;
+				goto out;
+			}
+			bool closed = false;
+			if (m.type == CAP_MSG_CONNECT) {
+				struct cap_msg c = {.type = CAP_MSG_CONNECT};
+				c.connect.vm_server_id = (char *)o->vmsid;
+				c.connect.vm_id = (char *)o->vmid;
+				send_msg(fd, &c);
+				if (o->garbage)
+					send_all(fd, "<<<not xml at all\r\n", 19);
+				if (o->oversize) {
+					char *big = malloc(2u << 20);
+					if (big) {
+						memset(big, 'A', 2u << 20);
+						send_all(fd, big, 2u << 20);
+						free(big);
+					}
+				}
+			} else if (m.type == CAP_MSG_PING && (o->silent_after < 0 || *groups < o->silent_after)) {
+				struct cap_msg p = {.type = CAP_MSG_PONG};
+				send_msg(fd, &p);
+			} else if (m.type == CAP_MSG_VISIT_EVENT) {
+				if (o->crash_after >= 0 && *groups >= o->crash_after)
+					_exit(3);
+				if (o->silent_after < 0 || *groups < o->silent_after) {
+					if (o->upload)
+						send_upload(fd);
+					visit(fd, o, &m.visit, &closed);
+				}
+				(*groups)++;
+			}
+			cap_msg_clear(&m);
+		}
+	}
+out:
+	cap_framer_done(&fr);
+	close(fd);
+	return ret;
+}
+
+static int run_one(const struct opts *o)
+{
+	struct opts again = *o;
+	long groups = 0;
+	int r = session(o, &groups);
+	/* bad messages only on the first connection; then behave */
+	again.garbage = again.oversize = false;
+	while (r == 0 && !o->once)
+		r = session(&again, &groups);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"silent-after", required_argument, NULL, 'S'}, {"crash-after", required_argument, NULL, 'C'},
+		{"garbage", no_argument, NULL, 'G'},            {"oversize", no_argument, NULL, 'O'},
+		{"once", no_argument, NULL, '1'},               {"upload", no_argument, NULL, 'U'},
+		{"delay", required_argument, NULL, 'D'},        {0}};
+	struct opts o = {.addr = "127.0.0.1", .port = "7070", .vmsid = "1", .vmid = "1",
+	                 .silent_after = -1, .crash_after = -1};
+	long nclients = 1;
+	int ch;
+	while ((ch = getopt_long(argc, argv, "s:p:a:b:m:n:", lo, NULL)) != -1) {
+		switch (ch) {
+		case 's': o.addr = optarg; break;
+		case 'p': o.port = optarg; break;
+		case 'a': o.vmsid = optarg; break;
+		case 'b': o.vmid = optarg; break;
+		case 'm': o.pattern = optarg; break;
+		case 'n': nclients = strtol(optarg, NULL, 10); break;
+		case 'S': o.silent_after = strtol(optarg, NULL, 10); break;
+		case 'C': o.crash_after = strtol(optarg, NULL, 10); break;
+		case 'G': o.garbage = true; break;
+		case 'O': o.oversize = true; break;
+		case '1': o.once = true; break;
+		case 'U': o.upload = true; break;
+		case 'D': o.delay_ms = strtol(optarg, NULL, 10); break;
+		default: return 2;
+		}
+	}
+	if (nclients <= 1)
+		return run_one(&o);
+	for (long i = 0; i < nclients; i++)
+		if (fork() == 0)
+			_exit(run_one(&o));
+	int status, rc = 0;
+	while (wait(&status) > 0)
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			rc = 1;
+	return rc;
+}

@@ -1,0 +1,125 @@
+/* test-store.c - the SQLite store: schema, final-once, and resume after a
+ * writer was killed with SIGKILL in the middle of a transaction. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "server/store.h"
+
+static char dir[] = "/tmp/server-test-store-XXXXXX";
+static char path[128];
+
+static int setup(void **state)
+{
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof(path), "%s/results.db", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char p[160];
+	static const char *const sfx[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
+		unlink(p);
+	}
+	rmdir(dir);
+	return 0;
+}
+
+/* The child's run: 100 URLs, 40 final, then killed inside a transaction
+ * that had finished 10 more. */
+static void writer(void)
+{
+	struct store *st;
+	int64_t op, id;
+	char url[64];
+	if (store_sqlite_open(path, &st) < 0 || store_operation_begin(st, "dac", &op) < 0)
+		_exit(2);
+	store_tx_begin(st);
+	for (int i = 0; i < 100; i++) {
+		snprintf(url, sizeof(url), "http://example.test/%d", i);
+		if (store_url_add(st, op, url, "firefox", 10, 0.5, &id) < 0)
+			_exit(3);
+	}
+	store_tx_commit(st);
+	for (int i = 1; i <= 40; i++)
+		if (store_url_final(st, i, i % 2 ? 'B' : 'M', 0, 0) < 0)
+			_exit(4);
+	store_tx_begin(st);
+	for (int i = 41; i <= 50; i++)
+		store_url_final(st, i, 'E', 0x10004000u, 0);
+	raise(SIGKILL);
+}
+
+struct seen {
+	int n;
+	int64_t first;
+};
+
+static int on_pending(void *ud, int64_t id, const char *url, const char *client, uint32_t time,
+                      double prio)
+{
+	struct seen *s = ud;
+	if (s->n++ == 0)
+		s->first = id;
+	assert_string_equal(client, "firefox");
+	assert_int_equal(time, 10);
+	return 0;
+}
+
+static void test_resume_after_kill(void **state)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		writer();
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+	struct store *st;
+	int64_t op, n;
+	assert_int_equal(store_sqlite_open(path, &st), 0);
+	assert_int_equal(store_operation_resume(st, &op), 0);
+	struct seen seen = {0};
+	assert_int_equal(store_url_pending(st, op, on_pending, &seen), 0);
+	assert_int_equal(seen.n, 60);
+	assert_int_equal(seen.first, 41);
+	assert_int_equal(store_count(st, op, 'B', &n), 0);
+	assert_int_equal(n, 20);
+	assert_int_equal(store_count(st, op, 'E', &n), 0);
+	assert_int_equal(n, 0);
+	/* finished once, never twice */
+	assert_int_equal(store_url_final(st, 1, 'M', 0, 0), -EALREADY);
+	assert_int_equal(store_url_final(st, 41, 'E', 0x10000111u, 5), 0);
+	assert_int_equal(store_url_final(st, 41, 'B', 0, 0), -EALREADY);
+	assert_int_equal(store_url_final(st, 42, 'X', 0, 0), -EINVAL);
+	assert_int_equal(store_event_add(st, 41, 7, "process", "1/2/2009 3:4:5.6", "1", "/bin/sh",
+	                                 "created", "2", "/tmp/x"), 0);
+	assert_int_equal(store_file_add(st, 41, 7, "log/x.zip"), 0);
+	assert_int_equal(store_count(st, op, 0, &n), 0);
+	assert_int_equal(n, 59);
+	assert_int_equal(store_operation_finish(st, op), 0);
+	assert_int_equal(store_operation_resume(st, &op), -ENOENT);
+	store_close(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_resume_after_kill),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
