@@ -1,0 +1,110 @@
+/* capture-sandbox - a thin command line over the sandbox library.
+ *
+ *   capture-sandbox gateway up [NAME]     create the gateway netns (default capture-gw)
+ *   capture-sandbox gateway down [NAME]   delete it (and every sandbox veth in it)
+ *   capture-sandbox run [-n] [-i IMAGE] [-g GWNETNS] [-r] -- CMD [ARGS...]
+ *                                         build a sandbox, run CMD inside (as the
+ *                                         sandbox user, -r as root; -n with network),
+ *                                         wait, revert; exits with CMD's status
+ * Used by test scripts of other areas (the test web attaches to the gateway).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sandbox.h"
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: capture-sandbox gateway up|down [NAME]\n"
+			"       capture-sandbox run [-n] [-r] [-i IMAGE] [-g GWNETNS] -- CMD [ARGS...]\n");
+	return 2;
+}
+
+static int cmd_gateway(int argc, char **argv)
+{
+	if (argc < 3 || argc > 4)
+		return usage();
+	struct sandbox_gateway_config cfg = {.netns = argc == 4 ? argv[3] : NULL};
+	int r;
+	if (strcmp(argv[2], "up") == 0)
+		r = sandbox_gateway_up(&cfg);
+	else if (strcmp(argv[2], "down") == 0)
+		r = sandbox_gateway_down(cfg.netns);
+	else
+		return usage();
+	if (r < 0) {
+		log_error_errno(r, "gateway %s", argv[2]);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct sandbox_plan plan;
+	struct sandbox_exec ex;
+	sandbox_plan_init(&plan);
+	sandbox_exec_init(&ex);
+	int c;
+	optind = 2;
+	while ((c = getopt(argc, argv, "nri:g:")) != -1) {
+		switch (c) {
+		case 'n':
+			plan.network = true;
+			break;
+		case 'r':
+			ex.as_root = true;
+			break;
+		case 'i':
+			plan.image = optarg;
+			break;
+		case 'g':
+			plan.gateway.netns = optarg;
+			break;
+		default:
+			return usage();
+		}
+	}
+	if (optind >= argc)
+		return usage();
+	ex.argv = (const char *const *)argv + optind;
+	ex.stdin_fd = 0;
+	ex.stdout_fd = 1;
+	ex.stderr_fd = 2;
+	struct sandbox_error e = {0};
+	struct sandbox *sb;
+	int r = sandbox_new(&plan, &sb, &e);
+	if (r < 0) {
+		log_warnx("sandbox: step %s (%s): %s", e.step, e.detail, strerror(e.err));
+		return 1;
+	}
+	struct sandbox_process p;
+	int status = 0;
+	r = sandbox_spawn(sb, &ex, &p);
+	if (r == 0) {
+		r = sandbox_process_wait(&p, -1, &status);
+		sandbox_process_done(&p);
+	}
+	sandbox_free(sb);
+	if (r < 0) {
+		log_error_errno(r, "run %s", ex.argv[0]);
+		return 1;
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int main(int argc, char **argv)
+{
+	log_init("capture-sandbox", 0);
+	if (argc < 2)
+		return usage();
+	if (strcmp(argv[1], "gateway") == 0)
+		return cmd_gateway(argc, argv);
+	if (strcmp(argv[1], "run") == 0)
+		return cmd_run(argc, argv);
+	return usage();
+}

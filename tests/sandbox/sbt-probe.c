@@ -1,0 +1,244 @@
+/* sbt-probe - the program the sandbox tests run inside a sandbox (bind-mounted
+ * read-only to /usr/local/bin/sbt-probe).  One sub-command per behaviour:
+ *   id                      print "uid gid CapEff CapBnd NoNewPrivs"
+ *   write-fd FD TEXT        write TEXT to fd FD
+ *   cat PATH                copy PATH to stdout
+ *   write PATH TEXT         create PATH with TEXT
+ *   connect ADDR PORT MS    exit 0 connected, 1 refused/unreachable, 2 timeout, 3 other
+ *   listen PORT             accept and close connections forever
+ *   forkbomb                fork until refused; exit 0 when a fork failed with EAGAIN
+ *   membomb MB              allocate and touch MB MiB; exit 0 if it all worked
+ *   fill PATH               write until the disk is full; exit 28 on ENOSPC
+ *   escape LOG              double fork + setsid, try unshare/mount/ptrace/init_module,
+ *                           log "name errno" lines to LOG, end with "done", sleep forever
+ *   spin N                  start N sleeping processes (orphans) and exit
+ *   files DIR N             create N small files in DIR
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static long num(const char *s)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || end == s) {
+		fprintf(stderr, "sbt-probe: bad number %s\n", s);
+		exit(64);
+	}
+	return v;
+}
+
+static int cmd_id(void)
+{
+	char line[256], eff[64] = "?", bnd[64] = "?", nnp[16] = "?";
+	FILE *f = fopen("/proc/self/status", "re");
+	if (!f)
+		return 3;
+	while (fgets(line, sizeof(line), f)) {
+		sscanf(line, "CapEff: %63s", eff);
+		sscanf(line, "CapBnd: %63s", bnd);
+		sscanf(line, "NoNewPrivs: %15s", nnp);
+	}
+	fclose(f);
+	printf("%u %u %s %s %s\n", (unsigned)getuid(), (unsigned)getgid(), eff, bnd, nnp);
+	return 0;
+}
+
+static int cmd_connect(const char *addr, long port, long ms)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+		return 64;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 3;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		return 0;
+	if (errno != EINPROGRESS)
+		return errno == ECONNREFUSED || errno == ENETUNREACH || errno == EHOSTUNREACH ? 1 : 3;
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	if (poll(&p, 1, (int)ms) == 0)
+		return 2;
+	int err = 0;
+	socklen_t len = sizeof(err);
+	getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+	if (err == 0)
+		return 0;
+	return err == ECONNREFUSED || err == ENETUNREACH || err == EHOSTUNREACH || err == EACCES ? 1 : 3;
+}
+
+static int cmd_listen(long port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0)
+		return 3;
+	printf("listening\n");
+	fflush(stdout);
+	for (;;) {
+		int c = accept(fd, NULL, NULL);
+		if (c >= 0)
+			close(c);
+	}
+}
+
+static int cmd_forkbomb(void)
+{
+	for (int i = 0; i < 100000; i++) {
+		pid_t p = fork();
+		if (p < 0)
+			return errno == EAGAIN ? 0 : 3;
+		if (p == 0) {
+			pause();
+			_exit(0);
+		}
+	}
+	return 1;
+}
+
+static int cmd_membomb(long mb)
+{
+	for (long i = 0; i < mb; i++) {
+		char *p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return 1;
+		memset(p, 0x5a, 1 << 20);
+	}
+	return 0;
+}
+
+static int cmd_fill(const char *path)
+{
+	static char buf[1 << 16];
+	memset(buf, 'x', sizeof(buf));
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return 3;
+	for (;;)
+		if (write(fd, buf, sizeof(buf)) < 0)
+			return errno == ENOSPC ? 28 : 3;
+}
+
+static void logit(FILE *f, const char *what, int r)
+{
+	fprintf(f, "%s %d\n", what, r < 0 ? errno : 0);
+	fflush(f);
+}
+
+static int cmd_escape(const char *log)
+{
+	pid_t p = fork();
+	if (p != 0)
+		return p < 0 ? 3 : 0; /* the first child returns at once */
+	if (fork() != 0)
+		_exit(0); /* double fork: the grandchild is orphaned */
+	setsid();
+	FILE *f = fopen(log, "we");
+	if (!f)
+		_exit(3);
+	logit(f, "unshare-mnt", unshare(CLONE_NEWNS));
+	logit(f, "unshare-net", unshare(CLONE_NEWNET));
+	logit(f, "mount", mount("tmpfs", "/tmp", "tmpfs", 0, NULL));
+	logit(f, "ptrace-init", (int)ptrace(PTRACE_ATTACH, 1, NULL, NULL));
+	logit(f, "init_module", (int)syscall(SYS_init_module, NULL, 0, ""));
+	logit(f, "setuid0", setuid(0));
+	logit(f, "kill-init", kill(1, SIGKILL));
+	fprintf(f, "pid %d\ndone\n", (int)getpid());
+	fclose(f);
+	for (;;)
+		pause();
+}
+
+static int cmd_spin(long n)
+{
+	for (long i = 0; i < n; i++) {
+		pid_t p = fork();
+		if (p < 0)
+			return 3;
+		if (p == 0) {
+			/* let go of the caller's pipes: only the process stays */
+			close(0);
+			close(1);
+			close(2);
+			for (;;)
+				pause();
+		}
+	}
+	return 0;
+}
+
+static int cmd_files(const char *dir, long n)
+{
+	char path[4096];
+	for (long i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/f%ld", dir, i);
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || write(fd, "data\n", 5) != 5)
+			return 3;
+		close(fd);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return 64;
+	const char *c = argv[1];
+	if (!strcmp(c, "id"))
+		return cmd_id();
+	if (!strcmp(c, "write-fd") && argc == 4) {
+		size_t n = strlen(argv[3]);
+		return write((int)num(argv[2]), argv[3], n) == (ssize_t)n ? 0 : 3;
+	}
+	if (!strcmp(c, "cat") && argc == 3) {
+		FILE *f = fopen(argv[2], "re");
+		if (!f)
+			return 3;
+		int ch;
+		while ((ch = fgetc(f)) != EOF)
+			putchar(ch);
+		fclose(f);
+		return 0;
+	}
+	if (!strcmp(c, "write") && argc == 4) {
+		FILE *f = fopen(argv[2], "we");
+		if (!f)
+			return 3;
+		fputs(argv[3], f);
+		return fclose(f) == 0 ? 0 : 3;
+	}
+	if (!strcmp(c, "connect") && argc == 5)
+		return cmd_connect(argv[2], num(argv[3]), num(argv[4]));
+	if (!strcmp(c, "listen") && argc == 3)
+		return cmd_listen(num(argv[2]));
+	if (!strcmp(c, "forkbomb"))
+		return cmd_forkbomb();
+	if (!strcmp(c, "membomb") && argc == 3)
+		return cmd_membomb(num(argv[2]));
+	if (!strcmp(c, "fill") && argc == 3)
+		return cmd_fill(argv[2]);
+	if (!strcmp(c, "escape") && argc == 3)
+		return cmd_escape(argv[2]);
+	if (!strcmp(c, "spin") && argc == 3)
+		return cmd_spin(num(argv[2]));
+	if (!strcmp(c, "files") && argc == 4)
+		return cmd_files(argv[2], num(argv[3]));
+	return 64;
+}

@@ -1,0 +1,502 @@
+/* test-sandbox.c - the sandbox library against the real kernel (root):
+ * plan errors, running inside (user, capabilities, fds, env, cwd), copy in
+ * and out, child cgroups, limits (fork bomb, memory bomb, tmpfs filler),
+ * escape attempts, and build/revert cycles that must leave nothing behind. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "client/monitor.h"
+#include "sandbox.h"
+#include "sbt-util.h"
+
+static struct sandbox *build(struct sandbox_plan *plan)
+{
+	struct sandbox *sb = sbt_build(plan);
+	assert_non_null(sb);
+	return sb;
+}
+
+static void expect_plan_error(struct sandbox_plan *plan, int err, const char *step)
+{
+	struct sbt_snapshot before, after;
+	struct sandbox_error e = {0};
+	struct sandbox *sb = NULL;
+	sbt_snapshot(&before);
+	int r = sandbox_new(plan, &sb, &e);
+	sbt_snapshot(&after);
+	fprintf(stderr, "expected error: step %s (%s): %s\n", e.step, e.detail, strerror(e.err));
+	assert_int_equal(r, -err);
+	assert_int_equal(e.err, err);
+	assert_string_equal(e.step, step);
+	assert_null(sb);
+	if (!sbt_snapshot_equal(&before, &after)) {
+		sbt_snapshot_print("before", &before);
+		sbt_snapshot_print("after", &after);
+	}
+	assert_true(sbt_snapshot_equal(&before, &after));
+}
+
+static void test_plan_errors(void **state)
+{
+	struct sandbox_plan plan;
+
+	sbt_plan(&plan);
+	plan.image = "/nonexistent/sbt-image";
+	expect_plan_error(&plan, ENOENT, "plan");
+
+	sbt_plan(&plan);
+	plan.image = "/etc/hostname";
+	expect_plan_error(&plan, ENOTDIR, "plan");
+
+	/* an unwritable state dir: below a read-only tmpfs */
+	assert_int_equal(sbt_sh("mkdir -p /run/capture/sbt-ro && "
+				"mount -t tmpfs -o ro,size=1m sbt-ro /run/capture/sbt-ro"),
+			 0);
+	sbt_plan(&plan);
+	plan.state_dir = "/run/capture/sbt-ro/state";
+	expect_plan_error(&plan, EROFS, "plan");
+	assert_int_equal(umount("/run/capture/sbt-ro"), 0);
+	rmdir("/run/capture/sbt-ro");
+
+	sbt_plan(&plan);
+	plan.limits.memory_bytes = 1 << 20;
+	expect_plan_error(&plan, EINVAL, "plan");
+	sbt_plan(&plan);
+	plan.limits.pids = 2;
+	expect_plan_error(&plan, EINVAL, "plan");
+	sbt_plan(&plan);
+	plan.limits.tmpfs_bytes = 1 << 20;
+	expect_plan_error(&plan, EINVAL, "plan");
+	sbt_plan(&plan);
+	plan.uid = 0;
+	expect_plan_error(&plan, EINVAL, "plan");
+	sbt_plan(&plan);
+	plan.binds[1].source = "/nonexistent/sbt-bind";
+	plan.binds[1].target = "/opt/x";
+	expect_plan_error(&plan, ENOENT, "plan");
+	sbt_plan(&plan);
+	plan.hosts[0].address = "1.2.3.4";
+	plan.hosts[0].name = "bad name\nnameserver 6.6.6.6";
+	expect_plan_error(&plan, EINVAL, "plan");
+
+	/* failures after the tmpfs exists: host side, then inside pid 1 */
+	sbt_plan(&plan);
+	plan.binds[1].source = "/etc/hostname";
+	plan.binds[1].target = "/etc/passwd/x";
+	expect_plan_error(&plan, ENOTDIR, "bind-target");
+	sbt_plan(&plan);
+	plan.binds[1].source = "/usr";
+	plan.binds[1].target = "/etc/hostname";
+	expect_plan_error(&plan, ENOTDIR, "bind");
+	(void)state;
+}
+
+static void test_run_basic(void **state)
+{
+	struct sandbox_plan plan;
+	sbt_plan(&plan);
+	plan.hostname = "sbt-host";
+	plan.resolver = "192.0.2.53";
+	plan.hosts[0].address = "198.51.100.10";
+	plan.hosts[0].name = "web.test";
+	struct sandbox *sb = build(&plan);
+	char out[4096];
+	int st;
+
+	const char *id[] = {SBT_PROBE, "id", NULL};
+	assert_int_equal(sbt_run(sb, id, NULL, out, sizeof(out), 5000, &st), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_string_equal(out, "64000 64000 0000000000000000 0000000000000000 1\n");
+
+	const char *hosts[] = {SBT_PROBE, "cat", "/etc/hosts", NULL};
+	assert_int_equal(sbt_run(sb, hosts, NULL, out, sizeof(out), 5000, &st), 0);
+	assert_non_null(strstr(out, "198.51.100.10\tweb.test\n"));
+	assert_non_null(strstr(out, "sbt-host"));
+	const char *res[] = {SBT_PROBE, "cat", "/etc/resolv.conf", NULL};
+	assert_int_equal(sbt_run(sb, res, NULL, out, sizeof(out), 5000, &st), 0);
+	assert_string_equal(out, "nameserver 192.0.2.53\n");
+	const char *pw[] = {SBT_PROBE, "cat", "/etc/passwd", NULL};
+	assert_int_equal(sbt_run(sb, pw, NULL, out, sizeof(out), 5000, &st), 0);
+	assert_non_null(strstr(out, "capture:x:64000:64000:"));
+	/* masks: the host's secrets and homes are not there */
+	const char *shadow[] = {SBT_PROBE, "cat", "/etc/shadow", NULL};
+	assert_int_equal(sbt_run(sb, shadow, NULL, out, sizeof(out), 5000, &st), 0);
+	assert_int_equal(WEXITSTATUS(st), 3);
+	/* the environment, cwd and an extra fd */
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	struct sandbox_exec ex;
+	sandbox_exec_init(&ex);
+	const char *sh[] = {"/bin/sh", "-c", "echo \"$HOME $SBT $(pwd) $(hostname)\" >&4", NULL};
+	const char *env[] = {"HOME=/home/capture", "SBT=yes", "PATH=/usr/bin:/bin", NULL};
+	ex.argv = sh;
+	ex.envp = env;
+	ex.cwd = "/tmp";
+	ex.fds[0] = (struct sandbox_fd){.fd = p[1], .target = 4};
+	ex.n_fds = 1;
+	struct sandbox_process pr;
+	assert_int_equal(sandbox_spawn(sb, &ex, &pr), 0);
+	close(p[1]);
+	assert_true(pr.pid != 0 && pr.inner_pid > 1 && pr.pidfd >= 0);
+	ssize_t n = read(p[0], out, sizeof(out) - 1);
+	assert_true(n > 0);
+	out[n] = '\0';
+	assert_string_equal(out, "/home/capture yes /tmp sbt-host\n");
+	close(p[0]);
+	assert_int_equal(sandbox_process_wait(&pr, 5000, &st), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	sandbox_process_done(&pr);
+	/* exec failure comes back as errno */
+	const char *missing[] = {"/nonexistent/prog", NULL};
+	assert_int_equal(sbt_run(sb, missing, NULL, NULL, 0, 5000, &st), -ENOENT);
+	/* the monitors' view */
+	struct monitor_target t;
+	assert_int_equal(sandbox_monitor_target(sb, &t), 0);
+	assert_int_equal(t.init_pid, sandbox_init_pid(sb));
+	assert_true(t.root_fd >= 0 && t.netns_fd >= 0 && t.cgroup_id > 0);
+	assert_string_equal(t.lower_dir, "/");
+	assert_null(t.veth_host);
+	struct stat cst;
+	assert_int_equal(stat(t.cgroup_path, &cst), 0);
+	assert_int_equal(cst.st_ino, t.cgroup_id);
+	sandbox_free(sb);
+	(void)state;
+}
+
+/* A guest image instead of the host "/": a minimal tree with one static
+ * program; the sandbox sees only it (plus its own /etc files). */
+static void test_image(void **state)
+{
+	const char *img = "/run/capture/sbt-image";
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd),
+		 "rm -rf %s && mkdir -p %s/usr/local/bin %s/etc %s/bin && "
+		 "cp %s %s/usr/local/bin/sbt-probe && echo image > %s/etc/issue",
+		 img, img, img, img, getenv("SBT_PROBE_STATIC"), img, img);
+	assert_int_equal(sbt_sh(cmd), 0);
+	struct sandbox_plan plan;
+	sbt_plan(&plan);
+	plan.image = img;
+	plan.binds[0].source = NULL; /* the image has its own probe */
+	struct sandbox *sb = build(&plan);
+	assert_string_equal(sandbox_lower_dir(sb), img);
+	char out[512];
+	int st;
+	const char *id[] = {SBT_PROBE, "id", NULL};
+	assert_int_equal(sbt_run(sb, id, NULL, out, sizeof(out), 5000, &st), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(strncmp(out, "64000 64000 ", 12), 0);
+	const char *issue[] = {SBT_PROBE, "cat", "/etc/issue", NULL};
+	assert_int_equal(sbt_run(sb, issue, NULL, out, sizeof(out), 5000, &st), 0);
+	assert_string_equal(out, "image\n");
+	/* nothing of the host: no /bin/sh in this image */
+	const char *sh[] = {"/bin/sh", "-c", "true", NULL};
+	assert_int_equal(sbt_run(sb, sh, NULL, NULL, 0, 5000, &st), -ENOENT);
+	sandbox_free(sb);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", img);
+	assert_int_equal(sbt_sh(cmd), 0);
+	(void)state;
+}
+
+/* Extra masks and the optional cpu limit (v1 cpu.cfs_quota_us here). */
+static void test_masks_cpu(void **state)
+{
+	struct sandbox_plan plan;
+	sbt_plan(&plan);
+	plan.masks[0] = "/etc/issue";
+	plan.masks[1] = "/usr/share/doc";
+	plan.limits.cpu_percent = 20;
+	struct sandbox *sb = build(&plan);
+	char out[512], line[512], quota[64] = "";
+	int st;
+	const char *issue[] = {SBT_PROBE, "cat", "/etc/issue", NULL};
+	assert_int_equal(sbt_run(sb, issue, NULL, out, sizeof(out), 5000, &st), 0);
+	assert_int_equal(WEXITSTATUS(st), 3);
+	const char *ls[] = {"/bin/ls", "-A", "/usr/share/doc", NULL};
+	assert_int_equal(sbt_run(sb, ls, NULL, out, sizeof(out), 5000, &st), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_string_equal(out, "");
+	snprintf(line, sizeof(line), "/proc/%d/cgroup", (int)sandbox_init_pid(sb));
+	FILE *f = fopen(line, "re");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		char *c = strstr(line, ":cpu,cpuacct:");
+		size_t skip = strlen(":cpu,cpuacct:");
+		if (!c) {
+			c = strstr(line, ":cpu:");
+			skip = strlen(":cpu:");
+		}
+		if (c) {
+			c[strcspn(c, "\n")] = '\0';
+			char p[700];
+			snprintf(p, sizeof(p), "/sys/fs/cgroup/cpu%s/cpu.cfs_quota_us", c + skip);
+			FILE *q = fopen(p, "re");
+			assert_non_null(q);
+			assert_non_null(fgets(quota, sizeof(quota), q));
+			fclose(q);
+		}
+	}
+	fclose(f);
+	assert_string_equal(quota, "20000\n");
+	sandbox_free(sb);
+	(void)state;
+}
+
+static void test_copy(void **state)
+{
+	struct sandbox_plan plan;
+	sbt_plan(&plan);
+	struct sandbox *sb = build(&plan);
+	char out[256], in[] = "/run/capture/sbt-copy-in", back[] = "/run/capture/sbt-copy-out";
+	int st;
+	unlink(back);
+	FILE *f = fopen(in, "we");
+	assert_non_null(f);
+	fputs("document body\n", f);
+	fclose(f);
+	assert_int_equal(sandbox_copy_in(sb, in, "/home/capture/doc.txt"), 0);
+	const char *cat[] = {SBT_PROBE, "cat", "/home/capture/doc.txt", NULL};
+	assert_int_equal(sbt_run(sb, cat, NULL, out, sizeof(out), 5000, &st), 0);
+	assert_string_equal(out, "document body\n");
+	const char *wr[] = {SBT_PROBE, "write", "/tmp/dropped", "payload", NULL};
+	assert_int_equal(sbt_run(sb, wr, NULL, NULL, 0, 5000, &st), 0);
+	assert_int_equal(sandbox_copy_out(sb, "/tmp/dropped", back, 1 << 20), 0);
+	f = fopen(back, "re");
+	assert_non_null(f);
+	assert_non_null(fgets(out, sizeof(out), f));
+	fclose(f);
+	assert_string_equal(out, "payload");
+	unlink(back);
+	assert_int_equal(sandbox_copy_out(sb, "/tmp/dropped", back, 3), -EFBIG);
+	/* a symlink planted inside must not lead out (or anywhere) */
+	const char *ln[] = {"/bin/ln", "-s", "/../../../../etc/hostname", "/tmp/evil", NULL};
+	assert_int_equal(sbt_run(sb, ln, NULL, NULL, 0, 5000, &st), 0);
+	assert_int_equal(sandbox_copy_out(sb, "/tmp/evil", back, 1 << 20), -ELOOP);
+	assert_int_equal(access(back, F_OK), -1);
+	sandbox_free(sb);
+	unlink(in);
+	(void)state;
+}
+
+static bool pid_alive(pid_t pid)
+{
+	return kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+static int read_pids(const char *cgpath, pid_t *pids, int max)
+{
+	char p[4200];
+	snprintf(p, sizeof(p), "%s/cgroup.procs", cgpath);
+	FILE *f = fopen(p, "re");
+	int n = 0;
+	while (f && n < max && fscanf(f, "%d", &pids[n]) == 1)
+		n++;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static void test_child_cgroup(void **state)
+{
+	struct sandbox_plan plan;
+	sbt_plan(&plan);
+	struct sandbox *sb = build(&plan);
+	uint64_t id = 0;
+	char path[4096], out[64];
+	int st;
+	assert_int_equal(sandbox_cgroup_new(sb, "url-1", &id), 0);
+	assert_true(id > 0);
+	assert_int_equal(sandbox_cgroup_new(sb, "url-1", NULL), -EEXIST);
+	assert_int_equal(sandbox_cgroup_new(sb, "../x", NULL), -EINVAL);
+	const char *spin[] = {SBT_PROBE, "spin", "3", NULL};
+	assert_int_equal(sbt_run(sb, spin, "url-1", out, sizeof(out), 5000, &st), 0);
+	assert_int_equal(sandbox_cgroup_child_path(sb, "url-1", path, sizeof(path)), 0);
+	pid_t pids[16];
+	assert_int_equal(read_pids(path, pids, 16), 3); /* orphans stay in the cgroup */
+	struct sandbox_cgroup_status s;
+	assert_int_equal(sandbox_cgroup_freeze(sb, "url-1", true), 0);
+	assert_int_equal(sandbox_cgroup_status(sb, "url-1", &s), 0);
+	assert_true(s.populated && s.frozen);
+	assert_int_equal(sandbox_cgroup_freeze(sb, "url-1", false), 0);
+	assert_int_equal(sandbox_cgroup_kill(sb, "url-1"), 0);
+	for (int i = 0; i < 3; i++)
+		assert_false(pid_alive(pids[i]));
+	assert_int_equal(access(path, F_OK), -1);
+	/* a fresh cgroup of the same name works (the killed one is gone) */
+	assert_int_equal(sandbox_cgroup_new(sb, "url-1", NULL), 0);
+	const char *id_cmd[] = {SBT_PROBE, "id", NULL};
+	assert_int_equal(sbt_run(sb, id_cmd, "url-1", out, sizeof(out), 5000, &st), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	sandbox_free(sb);
+	(void)state;
+}
+
+static void test_forkbomb(void **state)
+{
+	struct sandbox_plan plan;
+	sbt_plan(&plan);
+	plan.limits.pids = 64;
+	struct sandbox *sb = build(&plan);
+	int st;
+	const char *bomb[] = {SBT_PROBE, "forkbomb", NULL};
+	assert_int_equal(sbt_run(sb, bomb, NULL, NULL, 0, 20000, &st), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0); /* a fork was refused */
+	struct sandbox_cgroup_status s;
+	assert_int_equal(sandbox_cgroup_status(sb, NULL, &s), 0);
+	assert_true(s.pids_max_events > 0);
+	sandbox_free(sb);
+	(void)state;
+}
+
+static void test_membomb(void **state)
+{
+	struct sandbox_plan plan;
+	sbt_plan(&plan);
+	plan.limits.memory_bytes = 64ULL << 20;
+	struct sandbox *sb = build(&plan);
+	int st;
+	const char *bomb[] = {SBT_PROBE, "membomb", "512", NULL};
+	assert_int_equal(sbt_run(sb, bomb, NULL, NULL, 0, 30000, &st), 0);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	struct sandbox_cgroup_status s;
+	assert_int_equal(sandbox_cgroup_status(sb, NULL, &s), 0);
+	assert_true(s.oom_kills > 0);
+	sandbox_free(sb);
+	(void)state;
+}
+
+static void test_tmpfs_filler(void **state)
+{
+	struct sandbox_plan plan;
+	sbt_plan(&plan);
+	plan.limits.tmpfs_bytes = 8ULL << 20;
+	struct sandbox *sb = build(&plan);
+	int st;
+	const char *fill[] = {SBT_PROBE, "fill", "/tmp/fill", NULL};
+	assert_int_equal(sbt_run(sb, fill, NULL, NULL, 0, 20000, &st), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 28); /* ENOSPC */
+	sandbox_free(sb);
+	(void)state;
+}
+
+static void test_escape(void **state)
+{
+	struct sandbox_plan plan;
+	sbt_plan(&plan);
+	struct sbt_snapshot before, after;
+	sbt_snapshot(&before);
+	struct sandbox *sb = build(&plan);
+	int st;
+	assert_int_equal(sandbox_cgroup_new(sb, "visit", NULL), 0);
+	const char *esc[] = {SBT_PROBE, "escape", "/tmp/escape.log", NULL};
+	assert_int_equal(sbt_run(sb, esc, "visit", NULL, 0, 5000, &st), 0);
+	char log[1024] = "", host[] = "/run/capture/sbt-escape.log";
+	for (int i = 0; i < 500 && !strstr(log, "done"); i++) {
+		usleep(10000);
+		unlink(host);
+		if (sandbox_copy_out(sb, "/tmp/escape.log", host, 4096) == 0) {
+			FILE *f = fopen(host, "re");
+			size_t n = f ? fread(log, 1, sizeof(log) - 1, f) : 0;
+			log[n] = '\0';
+			if (f)
+				fclose(f);
+		}
+	}
+	unlink(host);
+	fprintf(stderr, "%s", log);
+	assert_non_null(strstr(log, "done"));
+	assert_non_null(strstr(log, "unshare-mnt 1\n")); /* EPERM */
+	assert_non_null(strstr(log, "unshare-net 1\n"));
+	assert_non_null(strstr(log, "mount 1\n"));
+	assert_non_null(strstr(log, "ptrace-init 1\n"));
+	/* EPERM, or ENOSYS on kernels without module support */
+	assert_true(strstr(log, "init_module 1\n") || strstr(log, "init_module 38\n"));
+	assert_non_null(strstr(log, "setuid0 1\n"));
+	assert_non_null(strstr(log, "kill-init 1\n"));
+	char path[4096];
+	pid_t pids[16];
+	assert_int_equal(sandbox_cgroup_child_path(sb, "visit", path, sizeof(path)), 0);
+	int n = read_pids(path, pids, 16);
+	assert_int_equal(n, 1); /* the double-forked, setsid'd grandchild is still in its cgroup */
+	sandbox_free(sb);
+	assert_false(pid_alive(pids[0]));
+	assert_true(sbt_snapshot_wait(&before, &after, 5000));
+	(void)state;
+}
+
+static double now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static void test_cycles(void **state)
+{
+	int cycles = getenv("SBT_CYCLES") ? (int)strtol(getenv("SBT_CYCLES"), NULL, 10) : 1000;
+	struct sandbox_plan plan;
+	sbt_plan(&plan);
+	assert_int_equal(sandbox_gateway_up(&plan.gateway), 0);
+	struct sbt_snapshot before, after;
+	sbt_snapshot(&before);
+	double t0 = now_ms();
+	for (int i = 0; i < cycles; i++) {
+		plan.network = (i % 4) == 0; /* a quarter of them with network */
+		double c0 = now_ms();
+		struct sandbox *sb = build(&plan);
+		double c1 = now_ms();
+		if (i % 50 == 0) { /* and now and then something running inside */
+			const char *spin[] = {SBT_PROBE, "spin", "5", NULL};
+			int st;
+			assert_int_equal(sbt_run(sb, spin, NULL, NULL, 0, 5000, &st), 0);
+		}
+		sandbox_free(sb);
+		double c2 = now_ms();
+		if (getenv("SBT_TRACE") && c2 - c0 > 20)
+			fprintf(stderr, "cycle %d net %d: build %.1f revert %.1f ms\n", i, plan.network,
+				c1 - c0, c2 - c1);
+	}
+	double t1 = now_ms();
+	sbt_snapshot_wait(&before, &after, 10000);
+	fprintf(stderr, "%d cycles in %.0f ms (%.2f ms each)\n", cycles, t1 - t0, (t1 - t0) / cycles);
+	sbt_snapshot_print("before", &before);
+	sbt_snapshot_print("after", &after);
+	assert_true(sbt_snapshot_equal(&before, &after));
+	(void)state;
+}
+
+int main(void)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "test-sandbox needs root\n");
+		return 77;
+	}
+	sbt_lock();
+	sbt_cleanup_leftovers();
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plan_errors),  cmocka_unit_test(test_run_basic),
+		cmocka_unit_test(test_image),	     cmocka_unit_test(test_masks_cpu),
+		cmocka_unit_test(test_copy),	     cmocka_unit_test(test_child_cgroup),
+		cmocka_unit_test(test_forkbomb),     cmocka_unit_test(test_membomb),
+		cmocka_unit_test(test_tmpfs_filler), cmocka_unit_test(test_escape),
+		cmocka_unit_test(test_cycles),
+	};
+	int r = cmocka_run_group_tests(tests, NULL, NULL);
+	sandbox_gateway_down(SBT_GW);
+	sbt_cleanup_leftovers();
+	return r;
+}
