@@ -1,0 +1,223 @@
+/* analyzer.c - exclusion lists and the "unauthorized?" decision.
+ *
+ * Profiles are folders under the exclusion dir: system/ (always) and one per
+ * application (chromium/, firefox/, ...), each holding the original's list
+ * files FileMonitor.exl, ProcessMonitor.exl, RegistryMonitor.exl and
+ * ConnectionMonitor.exl.  A program's effective list of one monitor is the
+ * system rules + its profile's rules + the rules the server pushed, loaded
+ * into ONE excl_list so that the original's decision holds across files: any
+ * matching '-' rule reports, else any matching '+' rule excludes, else report.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "exclusion.h"
+#include "log.h"
+
+#define MAX_PROFILES 16
+#define MAX_PUSHED 4096
+
+static const char *const list_file[CAP_EV_TYPE_MAX] = {
+	[CAP_EV_FILE] = "FileMonitor.exl",
+	[CAP_EV_PROCESS] = "ProcessMonitor.exl",
+	[CAP_EV_REGISTRY] = "RegistryMonitor.exl",
+	[CAP_EV_CONNECTION] = "ConnectionMonitor.exl",
+};
+
+struct profile {
+	char name[64];
+	struct excl_list *lists[CAP_EV_TYPE_MAX];
+};
+
+struct pushed {
+	enum cap_event_type type;
+	char sign;
+	char *action, *subject, *object;
+};
+
+struct analyzer {
+	char dir[PATH_MAX];
+	struct profile profiles[MAX_PROFILES];
+	size_t n_profiles;
+	struct pushed pushed[MAX_PUSHED];
+	size_t n_pushed;
+};
+
+static void on_bad_line(void *userdata, const char *source, unsigned line, const char *msg)
+{
+	(void)userdata;
+	log_warnx("%s:%u: %s (line skipped)", source, line, msg);
+}
+
+static int load_folder(struct profile *p, const char *dir, const char *name)
+{
+	for (int t = 0; t < CAP_EV_TYPE_MAX; t++) {
+		char path[PATH_MAX];
+		if (snprintf(path, sizeof(path), "%s/%s/%s", dir, name, list_file[t]) >=
+		    (int)sizeof(path))
+			return -ENAMETOOLONG;
+		int r = excl_list_load_file(p->lists[t], path, on_bad_line, NULL);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			return log_error_errno(r, "exclusion list %s", path);
+	}
+	return 0;
+}
+
+static bool profile_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n >= 64 || s[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(s[i] >= 'a' && s[i] <= 'z') && !(s[i] >= '0' && s[i] <= '9') && s[i] != '-' &&
+		    s[i] != '_' && s[i] != '.')
+			return false;
+	return true;
+}
+
+static struct profile *profile_find(struct analyzer *a, const char *name)
+{
+	for (size_t i = 0; i < a->n_profiles; i++)
+		if (!strcmp(a->profiles[i].name, name))
+			return &a->profiles[i];
+	return NULL;
+}
+
+int analyzer_load_profile(struct analyzer *a, const char *name)
+{
+	if (!profile_name_ok(name))
+		return -EINVAL;
+	if (profile_find(a, name))
+		return 0;
+	if (a->n_profiles == MAX_PROFILES)
+		return -ENOSPC;
+	struct profile *p = &a->profiles[a->n_profiles];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	int r = 0;
+	for (int t = 0; t < CAP_EV_TYPE_MAX && r >= 0; t++)
+		r = excl_list_new(&p->lists[t]);
+	if (r >= 0)
+		r = load_folder(p, a->dir, "system");
+	if (r >= 0 && strcmp(name, "system") != 0)
+		r = load_folder(p, a->dir, name);
+	for (size_t i = 0; r >= 0 && i < a->n_pushed; i++) {
+		struct pushed *x = &a->pushed[i];
+		r = excl_list_add_rule(p->lists[x->type], x->sign, x->action, x->subject,
+				       x->object, NULL, 0);
+	}
+	if (r < 0) {
+		for (int t = 0; t < CAP_EV_TYPE_MAX; t++)
+			excl_list_free(p->lists[t]);
+		return r;
+	}
+	size_t n = 0;
+	for (int t = 0; t < CAP_EV_TYPE_MAX; t++)
+		n += excl_list_size(p->lists[t]);
+	log_debug(LOG_MAIN, "exclusion profile %s: %zu rules", name, n);
+	a->n_profiles++;
+	return 0;
+}
+
+int analyzer_new(const char *dir, struct analyzer **ret)
+{
+	struct analyzer *a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	if (snprintf(a->dir, sizeof(a->dir), "%s", dir) >= (int)sizeof(a->dir)) {
+		free(a);
+		return -ENAMETOOLONG;
+	}
+	int r = analyzer_load_profile(a, "system");
+	if (r < 0) {
+		analyzer_free(a);
+		return r;
+	}
+	*ret = a;
+	return 0;
+}
+
+void analyzer_free(struct analyzer *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->n_profiles; i++)
+		for (int t = 0; t < CAP_EV_TYPE_MAX; t++)
+			excl_list_free(a->profiles[i].lists[t]);
+	for (size_t i = 0; i < a->n_pushed; i++) {
+		free(a->pushed[i].action);
+		free(a->pushed[i].subject);
+		free(a->pushed[i].object);
+	}
+	free(a);
+}
+
+int analyzer_add_rule(struct analyzer *a, enum cap_event_type type, bool excluded,
+		      const char *action, const char *subject, const char *object)
+{
+	char sign = excluded ? '+' : '-';
+	char err[256] = "";
+	if (a->n_pushed == MAX_PUSHED)
+		return -ENOSPC;
+	/* Validate once against the system profile; then every profile. */
+	for (size_t i = 0; i < a->n_profiles; i++) {
+		int r = excl_list_add_rule(a->profiles[i].lists[type], sign, action, subject, object,
+					   err, sizeof(err));
+		if (r < 0) {
+			log_warnx("server exclusion rule %c %s: %s", sign, action, err);
+			return r;
+		}
+	}
+	struct pushed *x = &a->pushed[a->n_pushed];
+	x->type = type;
+	x->sign = sign;
+	x->action = strdup(action);
+	x->subject = strdup(subject);
+	x->object = strdup(object);
+	if (!x->action || !x->subject || !x->object) {
+		free(x->action);
+		free(x->subject);
+		free(x->object);
+		return -ENOMEM;
+	}
+	a->n_pushed++;
+	return 0;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+bool analyzer_unauthorized(struct analyzer *a, const char *profile, const struct cap_event *ev)
+{
+	struct profile *p = profile ? profile_find(a, profile) : NULL;
+	if (!p)
+		p = &a->profiles[0]; /* system */
+	if ((int)ev->type < 0 || ev->type >= CAP_EV_TYPE_MAX)
+		return true;
+	struct excl_list *l = p->lists[ev->type];
+	switch (ev->type) {
+	case CAP_EV_PROCESS:
+		/* as the original: action = the child's image name */
+		return excl_list_match(l, base_name(ev->object2), ev->process, ev->object2) ==
+		       EXCL_REPORT;
+	case CAP_EV_FILE:
+		if (!strcmp(ev->action, "Rename"))
+			/* both names must be allowed: a rename into a watched place is a write there */
+			return excl_list_match(l, ev->action, ev->process, ev->object1) ==
+				       EXCL_REPORT ||
+			       excl_list_match(l, ev->action, ev->process, ev->object2) ==
+				       EXCL_REPORT;
+		return excl_list_match(l, ev->action, ev->process, ev->object1) == EXCL_REPORT;
+	default:
+		return excl_list_match(l, ev->action, ev->process, ev->object1) == EXCL_REPORT;
+	}
+}

@@ -1,0 +1,313 @@
+/* options.c - capture-client's command line (the options manager of the seed
+ * design).  One table drives both parsing and --help, so they cannot drift. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capture-config.h"
+#include "client.h"
+#include "log.h"
+#include "urllist.h"
+
+enum {
+	OPT_VISIT = 0x100,
+	OPT_PROGRAM,
+	OPT_VISIT_TIME,
+	OPT_ALGORITHM,
+	OPT_ALL_EVENTS,
+	OPT_EXCLUSIONS,
+	OPT_APPS,
+	OPT_HEADFUL,
+	OPT_LOAD_TIMEOUT,
+	OPT_IMAGE,
+	OPT_HOST,
+	OPT_BIND,
+	OPT_RESOLVER,
+	OPT_NO_NETWORK,
+	OPT_MEMORY,
+	OPT_TMPFS,
+	OPT_PIDS,
+	OPT_WORK_DIR,
+	OPT_COLLECT,
+	OPT_PCAP,
+	OPT_TRIES,
+	OPT_VERSION,
+};
+
+struct opt {
+	const char *name;
+	int has_arg;
+	int val;
+	const char *arg;
+	const char *help;
+};
+
+static const struct opt opts[] = {
+	{"server", required_argument, 's', "ADDR", "server address (server mode); without it, --visit is needed"},
+	{"port", required_argument, 'p', "PORT", "server port (default 7070)"},
+	{"vm-server-id", required_argument, 'a', "ID", "vm-server id sent in connect (default 1)"},
+	{"vm-id", required_argument, 'b', "ID", "vm id sent in connect (default 1)"},
+	{"connect-tries", required_argument, OPT_TRIES, "N", "connection attempts, 1 s apart (default 10)"},
+	{"visit", required_argument, OPT_VISIT, "URL", "standalone: visit URL (repeatable: one group) and print the events"},
+	{"program", required_argument, OPT_PROGRAM, "NAME", "standalone: application (default chromium)"},
+	{"visit-time", required_argument, OPT_VISIT_TIME, "SECONDS", "standalone: seconds to stay after load (default 0)"},
+	{"algorithm", required_argument, OPT_ALGORITHM, "seq|bulk|dac", "standalone: visit mode (default: the application's)"},
+	{"all-events", no_argument, OPT_ALL_EVENTS, NULL, "standalone: print excluded events too (marked '+')"},
+	{"exclusions", required_argument, OPT_EXCLUSIONS, "DIR", "exclusion profiles (default " CAPTURE_SRCDIR "/etc/exclusion)"},
+	{"applications", required_argument, OPT_APPS, "FILE", "applications.conf (default " CAPTURE_SRCDIR "/etc/applications.conf)"},
+	{"headful", no_argument, OPT_HEADFUL, NULL, "run browsers under Xvfb inside the sandbox"},
+	{"load-timeout", required_argument, OPT_LOAD_TIMEOUT, "SECONDS", "page load timeout (default 30)"},
+	{"image", required_argument, OPT_IMAGE, "DIR", "guest image (default: the host / with sensitive paths masked)"},
+	{"host", required_argument, OPT_HOST, "ADDR=NAME", "add an /etc/hosts line inside the sandbox (repeatable)"},
+	{"bind", required_argument, OPT_BIND, "HOST:INSIDE", "bind a host file read-only into the sandbox (repeatable)"},
+	{"resolver", required_argument, OPT_RESOLVER, "ADDR", "DNS resolver of the sandbox (default none)"},
+	{"no-network", no_argument, OPT_NO_NETWORK, NULL, "sandbox without network (loopback only)"},
+	{"memory", required_argument, OPT_MEMORY, "MIB", "sandbox memory limit (default 1024)"},
+	{"tmpfs", required_argument, OPT_TMPFS, "MIB", "sandbox writable layer size (default 1024)"},
+	{"pids", required_argument, OPT_PIDS, "N", "sandbox process limit (default 1024)"},
+	{"work-dir", required_argument, OPT_WORK_DIR, "DIR", "local evidence folder (default /var/tmp/capture-client-PID)"},
+	{"collect", no_argument, OPT_COLLECT, NULL, "collect modified files of malicious visits (server option collect-modified-files)"},
+	{"pcap", no_argument, OPT_PCAP, NULL, "keep the packet capture of malicious visits"},
+	{"verbose", no_argument, 'v', NULL, "more log output (repeatable)"},
+	{"help", no_argument, 'h', NULL, "this help"},
+	{"version", no_argument, OPT_VERSION, NULL, "print the version"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: capture-client -s ADDR [-p PORT] [-a ID] [-b ID] [OPTIONS]\n"
+		   "       capture-client --visit URL [--visit URL ...] [--program P] [OPTIONS]\n\n"
+		   "The Capture client: visits URLs in a disposable sandbox, watches it from\n"
+		   "outside and reports every unauthorized change (docs/client.md).\n\n");
+	for (size_t i = 0; i < ELEMENTSOF(opts); i++) {
+		char left[64];
+		if (opts[i].val < 0x100)
+			snprintf(left, sizeof(left), "-%c, --%s%s%s", opts[i].val, opts[i].name,
+				 opts[i].arg ? " " : "", opts[i].arg ? opts[i].arg : "");
+		else
+			snprintf(left, sizeof(left), "    --%s%s%s", opts[i].name,
+				 opts[i].arg ? " " : "", opts[i].arg ? opts[i].arg : "");
+		fprintf(f, "  %-32s %s\n", left, opts[i].help);
+	}
+	fprintf(f, "\nStandalone mode prints one line per event and one verdict line per URL\n"
+		   "(safe, malicious or error); the exit status is 0 if every URL was safe,\n"
+		   "1 if one was malicious, 2 on an error.\n");
+}
+
+static int number(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
+		log_warnx("option --%s: '%s' is not a number in %" PRIu64 "..%" PRIu64, opt, s, min,
+			  max);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+void client_options_init(struct client_options *o)
+{
+	*o = (struct client_options){
+		.port = CAP_PROTO_PORT,
+		.vm_server_id = "1",
+		.vm_id = "1",
+		.connect_tries = 10,
+		.program = "chromium",
+		.exclusion_dir = CAPTURE_SRCDIR "/etc/exclusion",
+		.applications_conf = CAPTURE_SRCDIR "/etc/applications.conf",
+		.network = true,
+		.collect_max = 64ULL << 20,
+	};
+}
+
+static bool id_ok(const char *s)
+{
+	/* decimal, may be negative (Java hashCode()s), as the protocol wants */
+	size_t i = s[0] == '-';
+	if (!s[i] || strlen(s) > 11)
+		return false;
+	for (; s[i]; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+int client_options_parse(struct client_options *o, int argc, char **argv)
+{
+	struct option lo[ELEMENTSOF(opts) + 1];
+	char shortopts[64] = "";
+	size_t k = 0;
+	for (size_t i = 0; i < ELEMENTSOF(opts); i++) {
+		lo[i] = (struct option){opts[i].name, opts[i].has_arg, NULL, opts[i].val};
+		if (opts[i].val < 0x100) {
+			shortopts[k++] = (char)opts[i].val;
+			if (opts[i].has_arg)
+				shortopts[k++] = ':';
+		}
+	}
+	lo[ELEMENTSOF(opts)] = (struct option){0};
+	int c;
+	uint64_t v;
+	while ((c = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o->server = optarg;
+			break;
+		case 'p':
+			if (number("port", optarg, 1, 65535, &v) < 0)
+				return -EINVAL;
+			o->port = (uint16_t)v;
+			break;
+		case 'a':
+		case 'b':
+			if (!id_ok(optarg)) {
+				log_warnx("option -%c: '%s' is not a decimal id", c, optarg);
+				return -EINVAL;
+			}
+			*(c == 'a' ? &o->vm_server_id : &o->vm_id) = optarg;
+			break;
+		case OPT_TRIES:
+			if (number("connect-tries", optarg, 1, 100000, &v) < 0)
+				return -EINVAL;
+			o->connect_tries = (unsigned)v;
+			break;
+		case OPT_VISIT: {
+			const char *why;
+			if (o->n_visits == CLIENT_MAX_LIST) {
+				log_warnx("option --visit: at most %d URLs", CLIENT_MAX_LIST);
+				return -EINVAL;
+			}
+			if (cap_url_validate(optarg, &why) < 0) {
+				log_warnx("option --visit: '%s': %s", optarg, why);
+				return -EINVAL;
+			}
+			o->visits[o->n_visits++] = optarg;
+			break;
+		}
+		case OPT_PROGRAM:
+			if (!cap_program_name_valid(optarg)) {
+				log_warnx("option --program: bad program name '%s'", optarg);
+				return -EINVAL;
+			}
+			o->program = optarg;
+			break;
+		case OPT_VISIT_TIME:
+			if (number("visit-time", optarg, 0, 86400, &v) < 0)
+				return -EINVAL;
+			o->visit_time = (unsigned)v;
+			break;
+		case OPT_ALGORITHM:
+			if (!strcmp(optarg, "seq"))
+				o->algorithm = CAP_ALG_SEQ;
+			else if (!strcmp(optarg, "bulk"))
+				o->algorithm = CAP_ALG_BULK;
+			else if (!strcmp(optarg, "dac"))
+				o->algorithm = CAP_ALG_DAC;
+			else {
+				log_warnx("option --algorithm: '%s' is not seq, bulk or dac", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_ALL_EVENTS:
+			o->all_events = true;
+			break;
+		case OPT_EXCLUSIONS:
+			o->exclusion_dir = optarg;
+			break;
+		case OPT_APPS:
+			o->applications_conf = optarg;
+			break;
+		case OPT_HEADFUL:
+			o->headful = true;
+			break;
+		case OPT_LOAD_TIMEOUT:
+			if (number("load-timeout", optarg, 1, 3600, &v) < 0)
+				return -EINVAL;
+			o->load_timeout = (unsigned)v;
+			break;
+		case OPT_IMAGE:
+			o->image = optarg;
+			break;
+		case OPT_HOST: {
+			char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg || !eq[1] || o->n_hosts == CLIENT_MAX_LIST) {
+				log_warnx("option --host: '%s' is not ADDR=NAME (at most %d)", optarg,
+					  CLIENT_MAX_LIST);
+				return -EINVAL;
+			}
+			*eq = ' '; /* "ADDR NAME", the form struct visitor_options wants */
+			o->hosts[o->n_hosts++] = optarg;
+			break;
+		}
+		case OPT_BIND:
+			if (!strchr(optarg, ':') || optarg[0] != '/' || o->n_binds == CLIENT_MAX_LIST) {
+				log_warnx("option --bind: '%s' is not /HOST/PATH:/INSIDE/PATH", optarg);
+				return -EINVAL;
+			}
+			o->binds[o->n_binds++] = optarg;
+			break;
+		case OPT_RESOLVER:
+			o->resolver = optarg;
+			break;
+		case OPT_NO_NETWORK:
+			o->network = false;
+			break;
+		case OPT_MEMORY:
+			if (number("memory", optarg, 16, 1 << 20, &v) < 0)
+				return -EINVAL;
+			o->memory_bytes = v << 20;
+			break;
+		case OPT_TMPFS:
+			if (number("tmpfs", optarg, 4, 1 << 20, &v) < 0)
+				return -EINVAL;
+			o->tmpfs_bytes = v << 20;
+			break;
+		case OPT_PIDS:
+			if (number("pids", optarg, 8, 1 << 22, &v) < 0)
+				return -EINVAL;
+			o->pids = v;
+			break;
+		case OPT_WORK_DIR:
+			o->work_dir = optarg;
+			break;
+		case OPT_COLLECT:
+			o->collect_files = true;
+			break;
+		case OPT_PCAP:
+			o->pcap_malicious = true;
+			break;
+		case 'v':
+			o->verbosity++;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		case OPT_VERSION:
+			printf("capture-client %s\n", CAPTURE_VERSION);
+			return 1;
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		log_warnx("unexpected argument '%s' (see --help)", argv[optind]);
+		return -EINVAL;
+	}
+	if (!o->server && o->n_visits == 0) {
+		log_warnx("either -s ADDR (server mode) or --visit URL (standalone) is needed");
+		return -EINVAL;
+	}
+	if (o->server && o->n_visits) {
+		log_warnx("-s and --visit exclude each other");
+		return -EINVAL;
+	}
+	return 0;
+}
