@@ -469,8 +469,11 @@ static void on_event(void *userdata, const struct cap_event *ev)
 			v->url_mal[i] = true;
 	if (c->o->server) {
 		struct cap_msg m;
-		if (cap_msg_system_from_event(ev, &m) == 0)
+		if (cap_msg_system_from_event(ev, &m) == 0) {
+			if (m.system.ev.pid < 0)
+				m.system.ev.pid = 0; /* owner unknown: processId is unsigned */
 			(void)send_msg(c, &m);
+		}
 	} else {
 		print_csv(stdout, f, ELEMENTSOF(f));
 	}
@@ -580,7 +583,7 @@ static int visit_start(struct client *c, const struct cap_msg_visit *mv)
 	/* A visit never runs in a sandbox a malicious visit has touched. */
 	if (c->dirty && (r = revert(c)) < 0)
 		return r;
-	snprintf(v->dir, sizeof(v->dir), "%s/visit-%u-%s", c->o->work_dir, c->visits,
+	snprintf(v->dir, sizeof(v->dir), "%s/visit-%d-%u-%s", c->o->work_dir, (int)getpid(), c->visits,
 		 v->identifier);
 	if ((r = mkdir_p(v->dir, 0700)) < 0)
 		return log_error_errno(r, "evidence folder %s", v->dir);
@@ -1000,8 +1003,13 @@ static int client_init(struct client *c, const struct client_options *o)
 		return log_error_errno(r, "work folder %s", o->work_dir);
 	if ((r = analyzer_new(o->exclusion_dir, &c->an)) < 0)
 		return log_error_errno(r, "exclusion lists in %s", o->exclusion_dir);
+	const char *apps = o->applications_conf;
+	if (apps && access(apps, F_OK) < 0 && errno == ENOENT) {
+		log_warnx("%s: not found: built-in applications only", apps);
+		apps = NULL;
+	}
 	c->vopts = (struct visitor_options){
-		.applications_conf = o->applications_conf,
+		.applications_conf = apps,
 		.headful = o->headful,
 		.load_timeout = o->load_timeout,
 		.hosts = o->hosts,
