@@ -18,6 +18,7 @@
 #define CAP_ACTION_MAX 64
 #define CAP_PROC_MAX 1024
 #define CAP_OBJ_MAX 4096
+#define CAP_CMDLINE_MAX 1024 /* = PROCTABLE_CMDLINE_MAX (src/client/proctable.h) */
 
 enum cap_event_type {
 	CAP_EV_FILE = 0,
@@ -37,6 +38,11 @@ struct cap_event {
 	char action[CAP_ACTION_MAX];  /* e.g. "Write", "created", "SetValueKey", "tcp-connection" */
 	char object1[CAP_OBJ_MAX];    /* path, child pid, key, ip:port */
 	char object2[CAP_OBJ_MAX];    /* "-1", child path, value, new name of a rename */
+	/* Added after the original fields (mongaps, issue 4 item 3): process
+	 * events `created` / `exec` / `terminated`: the subject's command line
+	 * (NULs as spaces, truncated), "" if it could not be read or for other
+	 * types.  Not part of the original system-event; see docs/monitors.md. */
+	char cmdline[CAP_CMDLINE_MAX];
 };
 
 /* "file", "process", "registry", "connection" (protocol names); NULL if out of range. */

@@ -35,6 +35,7 @@ static void sink(void *userdata, const struct cap_event *ev)
 	cap_strlcpy(e->process, ev->process, sizeof(e->process));
 	cap_strlcpy(e->obj1, ev->object1, sizeof(e->obj1));
 	cap_strlcpy(e->obj2, ev->object2, sizeof(e->obj2));
+	cap_strlcpy(e->cmdline, ev->cmdline, sizeof(e->cmdline));
 	e->pid = ev->pid;
 	e->host_pid = ev->host_pid;
 	e->cgroup_id = ev->cgroup_id;

@@ -23,6 +23,7 @@ struct mpt_ev {
 	char process[256];
 	char obj1[128];
 	char obj2[256];
+	char cmdline[256]; /* process events: cap_event.cmdline (mongaps) */
 };
 
 struct mpt_ctx {

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,11 @@ static void test_actions(void **state)
 			assert_true(strstr(c->ev[i].process, "/") != NULL);
 	mon_file_ops.stats(c->mf, &st);
 	assert_string_equal(c->ev[0].process, "/usr/bin/dash"); /* writer of mf-1 = /bin/sh */
+	/* short-lived writers are named by the image they exec'd (FAN_OPEN_EXEC) */
+	assert_string_equal(c->ev[2].process, "/usr/bin/mv");
+	assert_string_equal(c->ev[3].process, "/usr/bin/chmod");
+	assert_string_equal(c->ev[4].process, "/usr/bin/rm");
+	assert_int_equal(c->other, 2); /* Rename, Chmod: no Open/Read by default */
 	assert_int_equal(st.reported, st.delivered + st.suppressed);
 	assert_int_equal(st.lost, 0);
 	assert_int_equal(c->errors, 0);
@@ -231,11 +237,87 @@ static void test_burst(void **state)
 	assert_int_equal(c->errors, 0);
 }
 
+/* Open/Read behind options; the client's own reads are not events. */
+static void test_options(void **state)
+{
+	struct ctx *c = *state;
+	struct monitor_stats st;
+	char buf[16];
+
+	assert_int_equal(run(c, "echo hello > /tmp/mf-open"), 0);
+	assert_int_equal(mon_file_set_options(c->mf, 0x100), -EINVAL);
+	assert_int_equal(mon_file_set_options(c->mf, MON_FILE_OPEN | MON_FILE_READ), 0);
+	assert_int_equal(mon_file_ops.start(c->mf), 0);
+	/* our own open + read through the sandbox root, first: not an event */
+	int fd = openat(c->tgt.root_fd, "tmp/mf-open", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 6);
+	close(fd);
+	assert_int_equal(run(c, "cat /tmp/mf-open /tmp/mf-open > /dev/null"), 0);
+	assert_int_equal(mon_file_ops.stop(c->mf), 0);
+	for (size_t i = 0; i < c->n; i++)
+		fprintf(stderr, "# %-7s %-14s %-14s %s\n", c->ev[i].action, c->ev[i].obj1,
+			c->ev[i].obj2, c->ev[i].process);
+	assert_int_equal(c->n, 2); /* two opens and two reads of the same file: merged */
+	assert_int_equal(count(c, "Open", "/tmp/mf-open", "-1"), 1);
+	assert_int_equal(count(c, "Read", "/tmp/mf-open", "-1"), 1);
+	assert_string_equal(c->ev[0].process, "/usr/bin/cat");
+	assert_string_equal(c->ev[1].process, "/usr/bin/cat");
+	assert_true(c->other >= 2); /* cat also opens its libraries */
+	mon_file_ops.stats(c->mf, &st);
+	assert_int_equal(st.reported, st.delivered + st.suppressed);
+	assert_int_equal(st.lost, 0);
+
+	/* switched off again: nothing */
+	c->n = 0;
+	c->other = 0;
+	assert_int_equal(mon_file_set_options(c->mf, 0), 0);
+	assert_int_equal(mon_file_ops.start(c->mf), 0);
+	assert_int_equal(run(c, "cat /tmp/mf-open > /dev/null"), 0);
+	assert_int_equal(mon_file_ops.stop(c->mf), 0);
+	assert_int_equal(c->n, 0);
+	assert_int_equal(c->other, 0);
+	assert_int_equal(c->errors, 0);
+}
+
+/* A writer that exited before the record was read, with no process table:
+ * only the FAN_OPEN_EXEC record can name it. */
+static void test_exited_writer(void **state)
+{
+	struct ctx *c = *state;
+	struct monitor *mf;
+	struct monitor_callbacks cb = { .event = sink, .error = on_error, .userdata = c };
+	const char *argv[] = { "/bin/sh", "-c", "touch /tmp/mf-short", NULL };
+	struct sandbox_exec ex;
+	struct sandbox_process pr;
+	int status = -1;
+
+	assert_int_equal(mon_file_ops.new(&c->tgt, NULL, &cb, &mf), 0);
+	assert_int_equal(mon_file_ops.start(mf), 0);
+	sandbox_exec_init(&ex);
+	ex.argv = argv;
+	ex.stderr_fd = 2;
+	assert_int_equal(sandbox_spawn(c->sb, &ex, &pr), 0);
+	assert_int_equal(sandbox_process_wait(&pr, 60000, &status), 0); /* no dispatch meanwhile */
+	sandbox_process_done(&pr);
+	assert_int_equal(status, 0);
+	assert_int_equal(mon_file_ops.stop(mf), 0);
+	mon_file_ops.free(mf);
+	for (size_t i = 0; i < c->n; i++)
+		fprintf(stderr, "# %-7s %-14s %-14s %s\n", c->ev[i].action, c->ev[i].obj1,
+			c->ev[i].obj2, c->ev[i].process);
+	assert_int_equal(count(c, "Create", "/tmp/mf-short", "-1"), 1);
+	assert_string_equal(c->ev[0].process, "/usr/bin/touch");
+	assert_int_equal(c->errors, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_actions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_burst, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exited_writer, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

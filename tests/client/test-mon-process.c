@@ -80,6 +80,9 @@ static void test_tree(void **state)
 	assert_int_equal(e->pid, 1);
 	assert_string_equal(e->process, init->path);
 	assert_string_equal(e->obj2, MPT_TESTAPP);
+	/* the command line travels with the event (cap_event.cmdline) */
+	static const char cmdline[] = MPT_TESTAPP " run exec " TRUE_BIN "; fork; doublefork { exec " TRUE_BIN " }";
+	assert_string_equal(e->cmdline, cmdline);
 
 	e = created(x);
 	assert_non_null(e);
@@ -91,6 +94,7 @@ static void test_tree(void **state)
 	assert_non_null(e);
 	assert_int_equal(e->pid, t);
 	assert_string_equal(e->obj2, MPT_TESTAPP);
+	assert_string_equal(e->cmdline, cmdline); /* and command line */
 
 	e = created(g);
 	assert_non_null(e);

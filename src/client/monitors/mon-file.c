@@ -34,6 +34,7 @@
 
 #include "macro.h"
 #include "mon-file.h"
+#include "mon-util.h"
 #include "proctable.h"
 #include "upper-diff.h"
 
@@ -60,6 +61,10 @@ struct monitor {
 	char last_dir[PATH_MAX]; /* sandbox path of last_handle */
 	struct hset seen;
 	struct hset baseline; /* upper entries present at start() */
+	unsigned options;     /* MON_FILE_* */
+	pid_t self;	      /* our own pid: our reads through the sandbox root are not events */
+	struct exec_map execs; /* pid -> image, from FAN_OPEN_EXEC */
+	int cur_pidfd;	       /* pidfd of the record being handled (FAN_REPORT_PIDFD) */
 	char *buf;
 	struct cap_event ev;
 };
@@ -133,23 +138,6 @@ static void report_error(struct monitor *m, int err, const char *msg)
 		m->cb.error(m->cb.userdata, "file", err, msg);
 }
 
-static void process_name(struct monitor *m, pid_t pid, struct cap_event *ev)
-{
-	char p[64];
-	ssize_t n;
-	struct proc_entry *e = m->procs ? proctable_get(m->procs, pid) : NULL;
-
-	ev->host_pid = pid;
-	ev->pid = e && e->inner_pid ? e->inner_pid : pid;
-	ev->cgroup_id = e ? e->cgroup_id : 0;
-	(void)snprintf(p, sizeof(p), "/proc/%d/exe", (int)pid);
-	n = readlink(p, ev->process, sizeof(ev->process) - 1);
-	if (n > 0) {
-		ev->process[n] = '\0';
-		return;
-	}
-	cap_strlcpy(ev->process, e && e->path[0] ? e->path : "unknown", sizeof(ev->process));
-}
 
 /* Sandbox path of the directory in handle; 0 or -errno. */
 static int dir_path(struct monitor *m, struct file_handle *fh, const char **ret)
@@ -211,9 +199,10 @@ static int info_path(struct monitor *m, const struct fanotify_event_info_fid *fi
 static void deliver(struct monitor *m, const char *action, pid_t pid, const char *o1,
 		    const char *o2)
 {
+	int pidfd = m->cur_pidfd;
 	cap_event_init(&m->ev, CAP_EV_FILE, action, NULL, o1, o2);
 	if (pid > 0)
-		process_name(m, pid, &m->ev);
+		mon_name_process(m->procs, &m->execs, pid, pidfd, &m->ev);
 	else
 		cap_strlcpy(m->ev.process, "unknown", sizeof(m->ev.process));
 	m->st.delivered++;
@@ -246,6 +235,14 @@ static void one_action(struct monitor *m, uint64_t bit, pid_t pid, const char *p
 		(void)hset_add(&m->seen, fnv('C', newpath));
 		deliver(m, "Rename", pid, path, newpath);
 		return;
+	case FAN_OPEN:
+	case FAN_ACCESS: {
+		const char kind = bit == FAN_OPEN ? 'O' : 'R';
+		if (pid == m->self || hset_add(&m->seen, fnv(kind, path)) == 0)
+			break; /* our own read (registry monitor), or already reported */
+		deliver(m, bit == FAN_OPEN ? "Open" : "Read", pid, path, "-1");
+		return;
+	}
 	case FAN_ATTRIB:
 		if (fstatat(m->root_fd, path[0] == '/' ? path + 1 : path, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !S_ISREG(st.st_mode) || !(st.st_mode & 0111) ||
@@ -259,13 +256,25 @@ static void one_action(struct monitor *m, uint64_t bit, pid_t pid, const char *p
 	m->st.suppressed++;
 }
 
-static int handle_record(struct monitor *m, const struct fanotify_event_metadata *md)
+static int handle_record(struct monitor *m, const char *rec, const struct fanotify_event_metadata *md)
 {
-	static const uint64_t bits[] = { FAN_CREATE, FAN_MODIFY, FAN_ATTRIB, FAN_RENAME, FAN_DELETE };
+	static const uint64_t bits[] = { FAN_CREATE, FAN_OPEN,	 FAN_ACCESS, FAN_MODIFY,
+					 FAN_ATTRIB, FAN_RENAME, FAN_DELETE };
 	char path[PATH_MAX] = "", newpath[PATH_MAX] = "";
 	size_t pos = md->metadata_len;
 	int r = 0;
 
+	for (size_t p = pos; p + sizeof(struct fanotify_event_info_header) <= md->event_len;) {
+		const struct fanotify_event_info_header *hdr = (const void *)(rec + p);
+		if (hdr->len == 0 || hdr->len > md->event_len - p)
+			break;
+		if (hdr->info_type == FAN_EVENT_INFO_TYPE_PIDFD &&
+		    hdr->len >= sizeof(struct fanotify_event_info_pidfd))
+			m->cur_pidfd = ((const struct fanotify_event_info_pidfd *)(const void *)hdr)->pidfd;
+		p += hdr->len;
+	}
+	if (!m->active)
+		return 0; /* (the caller closes the pidfd) */
 	if (md->mask & FAN_Q_OVERFLOW) {
 		m->st.reported++;
 		m->st.lost++;
@@ -273,9 +282,8 @@ static int handle_record(struct monitor *m, const struct fanotify_event_metadata
 		return 0;
 	}
 	while (pos + sizeof(struct fanotify_event_info_header) <= md->event_len) {
-		const struct fanotify_event_info_fid *fid =
-			(const void *)((const char *)md + pos);
-		if (fid->hdr.len == 0)
+		const struct fanotify_event_info_fid *fid = (const void *)(rec + pos);
+		if (fid->hdr.len == 0 || fid->hdr.len > md->event_len - pos)
 			break;
 		if (fid->hdr.info_type == FAN_EVENT_INFO_TYPE_NEW_DFID_NAME)
 			r = info_path(m, fid, md->event_len - pos, newpath, sizeof(newpath));
@@ -286,6 +294,13 @@ static int handle_record(struct monitor *m, const struct fanotify_event_metadata
 		if (r < 0)
 			break;
 		pos += fid->hdr.len;
+	}
+	if (md->mask & FAN_OPEN_EXEC) {
+		/* names the process (not an event): the image it exec'd */
+		if (r == 0 && path[0])
+			exec_map_set(&m->execs, md->pid, path);
+		if (!(md->mask & ~(FAN_OPEN_EXEC | FAN_ONDIR)))
+			return 0;
 	}
 	if (r < 0 || !path[0]) {
 		/* the directory is gone (ESTALE) or the record is malformed: name unknown */
@@ -308,14 +323,23 @@ static int mf_dispatch(struct monitor *m)
 		}
 		if (n == 0)
 			return 0;
-		const struct fanotify_event_metadata *md = (const void *)m->buf;
-		size_t len = (size_t)n;
-		while (FAN_EVENT_OK(md, len)) {
-			if (md->vers == FANOTIFY_METADATA_VERSION && m->active)
-				(void)handle_record(m, md);
-			if (md->fd >= 0)
-				close(md->fd);
-			md = FAN_EVENT_NEXT(md, len);
+		/* records are 4-byte aligned only: copy each header before use */
+		for (size_t off = 0; off + FAN_EVENT_METADATA_LEN <= (size_t)n;) {
+			struct fanotify_event_metadata md;
+			const char *rec = m->buf + off;
+			memcpy(&md, rec, sizeof(md));
+			if (md.event_len < FAN_EVENT_METADATA_LEN || md.event_len > (size_t)n - off ||
+			    md.metadata_len > md.event_len)
+				break;
+			m->cur_pidfd = MON_PIDFD_NONE;
+			if (md.vers == FANOTIFY_METADATA_VERSION)
+				(void)handle_record(m, rec, &md);
+			if (m->cur_pidfd >= 0)
+				close(m->cur_pidfd);
+			m->cur_pidfd = MON_PIDFD_NONE;
+			if (md.fd >= 0)
+				close(md.fd);
+			off += md.event_len;
 		}
 	}
 }
@@ -324,7 +348,7 @@ static int mf_new(const struct monitor_target *target, struct proctable *procs,
 		  const struct monitor_callbacks *cb, struct monitor **ret)
 {
 	const uint64_t mask = FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_ATTRIB | FAN_RENAME |
-			      FAN_ONDIR;
+			      FAN_OPEN_EXEC | FAN_ONDIR;
 	char link[64];
 	ssize_t n;
 	struct monitor *m;
@@ -339,8 +363,10 @@ static int mf_new(const struct monitor_target *target, struct proctable *procs,
 	m->procs = procs;
 	if (cb)
 		m->cb = *cb;
+	m->self = getpid();
+	m->cur_pidfd = MON_PIDFD_NONE;
 	m->buf = malloc(MF_BUF);
-	if (!m->buf)
+	if (!m->buf || exec_map_init(&m->execs) < 0)
 		goto fail_nomem;
 	m->root_fd = openat(target->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (m->root_fd < 0)
@@ -351,7 +377,7 @@ static int mf_new(const struct monitor_target *target, struct proctable *procs,
 		goto fail;
 	m->prefix[n] = '\0';
 	m->prefix_len = strcmp(m->prefix, "/") == 0 ? 0 : (size_t)n;
-	m->fan_fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_UNLIMITED_QUEUE |
+	m->fan_fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_REPORT_PIDFD | FAN_UNLIMITED_QUEUE |
 					  FAN_NONBLOCK | FAN_CLOEXEC,
 				  O_RDONLY | O_LARGEFILE | O_CLOEXEC);
 	if (m->fan_fd < 0)
@@ -378,6 +404,7 @@ static void mf_free(struct monitor *m)
 		close(m->root_fd);
 	free(m->seen.v);
 	free(m->baseline.v);
+	exec_map_done(&m->execs);
 	free(m->buf);
 	free(m);
 }
@@ -463,6 +490,26 @@ static int mf_fd(struct monitor *m)
 static void mf_stats(struct monitor *m, struct monitor_stats *ret)
 {
 	*ret = m->st;
+}
+
+int mon_file_set_options(struct monitor *m, unsigned flags)
+{
+	uint64_t want = 0, have = 0;
+
+	if (!m || (flags & ~(unsigned)(MON_FILE_OPEN | MON_FILE_READ)))
+		return -EINVAL;
+	want |= flags & MON_FILE_OPEN ? FAN_OPEN : 0;
+	want |= flags & MON_FILE_READ ? FAN_ACCESS : 0;
+	have |= m->options & MON_FILE_OPEN ? FAN_OPEN : 0;
+	have |= m->options & MON_FILE_READ ? FAN_ACCESS : 0;
+	if ((want & ~have) &&
+	    fanotify_mark(m->fan_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, want & ~have, m->root_fd, NULL) < 0)
+		return -errno;
+	if ((have & ~want) && fanotify_mark(m->fan_fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM,
+					    have & ~want, m->root_fd, NULL) < 0)
+		return -errno;
+	m->options = flags;
+	return 0;
 }
 
 const struct monitor_ops mon_file_ops = {

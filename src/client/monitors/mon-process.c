@@ -33,6 +33,8 @@
 #include <linux/cn_proc.h>
 #include <linux/connector.h>
 #include <linux/netlink.h>
+#include <limits.h>
+#include <sys/fanotify.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -43,6 +45,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "mon-util.h"
 #include "proctable.h"
 
 #define RCVBUF_BYTES (32 * 1024 * 1024)
@@ -68,7 +71,16 @@ struct monitor {
 	struct pending pending[PENDING_MAX]; /* ring, oldest first */
 	size_t pending_head, pending_n;
 	struct monitor_stats stats;
+	/* FAN_OPEN_EXEC on the sandbox root (mongaps): names a process whose
+	 * exe could no longer be read at its EXEC (short-lived) */
+	int fan_fd, fan_root_fd;
+	char fan_prefix[PATH_MAX];
+	size_t fan_prefix_len;
+	struct exec_map execs;
+	char *fan_buf;
 };
+
+#define FAN_BUF_BYTES (64 * 1024)
 
 static uint64_t now_ns(void)
 {
@@ -202,7 +214,7 @@ static pid_t shown_pid(const struct proc_entry *e)
 /* Builds and delivers one process event about e (acting process: its parent,
  * or e itself for `exec`). */
 static void deliver(struct monitor *m, const char *action, struct proc_entry *e,
-		    const char *object2, uint64_t time_ns)
+		    const char *object2, const char *cmdline, uint64_t time_ns)
 {
 	struct proc_entry *actor = strcmp(action, "exec") == 0 ? e : proctable_get(m->procs, e->ppid);
 	struct cap_event *ev = malloc(sizeof(*ev));
@@ -222,6 +234,7 @@ static void deliver(struct monitor *m, const char *action, struct proc_entry *e,
 	ev->pid = actor ? shown_pid(actor) : -1;
 	ev->host_pid = actor ? actor->pid : 0;
 	ev->cgroup_id = e->cgroup_id; /* the subject's cgroup: bulk attribution */
+	cap_strlcpy(ev->cmdline, cmdline, sizeof(ev->cmdline));
 	m->stats.delivered++;
 	if (m->cb.event)
 		m->cb.event(m->cb.userdata, ev);
@@ -235,7 +248,7 @@ static void report_created(struct monitor *m, struct proc_entry *e)
 		return;
 	e->reported = true;
 	if (m->started)
-		deliver(m, "created", e, e->path, e->start_ns);
+		deliver(m, "created", e, e->path, e->cmdline, e->start_ns);
 }
 
 static void arm_timer(struct monitor *m)
@@ -316,6 +329,20 @@ static void on_fork(struct monitor *m, const struct fork_proc_event *f)
 	push_pending(m, e);
 }
 
+/* The image of a process that exited before /proc/PID/exe was read: the
+ * FAN_OPEN_EXEC record its execve queued before the kernel sent the EXEC
+ * message, if recorded after this incarnation of the pid was forked. */
+static void exec_name(struct monitor *m, const struct proc_entry *e, char *exe, size_t len)
+{
+	if (m->fan_fd < 0)
+		return;
+	(void)mon_drain_execs(m->fan_fd, m->fan_root_fd, m->fan_prefix, m->fan_prefix_len,
+			      &m->execs, m->fan_buf, FAN_BUF_BYTES);
+	const struct exec_slot *s = exec_map_find(&m->execs, e->pid);
+	if (s && s->seen_ns >= e->start_ns)
+		cap_strlcpy(exe, s->path, len);
+}
+
 static void on_exec(struct monitor *m, const struct exec_proc_event *x)
 {
 	struct proc_entry *e = proctable_get(m->procs, x->process_tgid);
@@ -323,8 +350,12 @@ static void on_exec(struct monitor *m, const struct exec_proc_event *x)
 		return;
 	count_reported(m);
 	char exe[CAP_PROC_MAX], cmd[PROCTABLE_CMDLINE_MAX];
-	if (read_image(e->pid, exe, sizeof(exe), cmd, sizeof(cmd)) < 0)
-		cap_strlcpy(exe, "", sizeof(exe)); /* gone already: name unknown */
+	if (read_image(e->pid, exe, sizeof(exe), cmd, sizeof(cmd)) < 0) {
+		cap_strlcpy(exe, "", sizeof(exe)); /* gone already */
+		cmd[0] = '\0';
+		e->cmdline[0] = '\0'; /* the inherited one is not the new program's */
+		exec_name(m, e, exe, sizeof(exe));
+	}
 	read_identity(m, e);
 	if (!e->reported) {
 		if (exe[0])
@@ -335,7 +366,7 @@ static void on_exec(struct monitor *m, const struct exec_proc_event *x)
 		return;
 	}
 	if (m->started)
-		deliver(m, "exec", e, exe, 0);
+		deliver(m, "exec", e, exe, cmd, 0);
 	if (exe[0])
 		(void)proctable_set_exec(m->procs, e->pid, exe, cmd);
 }
@@ -355,7 +386,7 @@ static void on_exit_event(struct monitor *m, const struct exit_proc_event *x)
 	count_reported(m);
 	report_created(m, e);
 	if (m->started && e->pid != m->init_pid)
-		deliver(m, "terminated", e, e->path, 0);
+		deliver(m, "terminated", e, e->path, e->cmdline, 0);
 	else if (m->started)
 		m->stats.suppressed++; /* the end of pid 1 is the end of the sandbox */
 	(void)proctable_exit(m->procs, e->pid);
@@ -500,7 +531,7 @@ int mon_process_resync(struct monitor *m)
 			continue;
 		report_created(m, e);
 		if (m->started)
-			deliver(m, "terminated", e, e->path, 0);
+			deliver(m, "terminated", e, e->path, e->cmdline, 0);
 		(void)proctable_exit(m->procs, e->pid);
 	}
 	for (size_t i = 0; r == 0 && i < sets[0].n; i++) {
@@ -556,6 +587,12 @@ static void mp_free(struct monitor *m)
 		close(m->timer_fd);
 	if (m->epoll_fd >= 0)
 		close(m->epoll_fd);
+	if (m->fan_fd >= 0)
+		close(m->fan_fd);
+	if (m->fan_root_fd >= 0)
+		close(m->fan_root_fd);
+	exec_map_done(&m->execs);
+	free(m->fan_buf);
 	if (m->own_procs)
 		proctable_free(m->procs);
 	free(m->cgroup_path);
@@ -591,6 +628,34 @@ static int open_sockets(struct monitor *m)
 	return 0;
 }
 
+/* Optional: without it (no root fd, no fanotify) short-lived processes are
+ * named as before (the parent's image). */
+static void open_exec_names(struct monitor *m, int root_fd)
+{
+	char link[64];
+	ssize_t n;
+
+	if (root_fd < 0 || exec_map_init(&m->execs) < 0 || !(m->fan_buf = malloc(FAN_BUF_BYTES)))
+		return;
+	m->fan_root_fd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (m->fan_root_fd < 0)
+		return;
+	(void)snprintf(link, sizeof(link), "/proc/self/fd/%d", m->fan_root_fd);
+	n = readlink(link, m->fan_prefix, sizeof(m->fan_prefix) - 1);
+	if (n < 0)
+		return;
+	m->fan_prefix[n] = '\0';
+	m->fan_prefix_len = strcmp(m->fan_prefix, "/") == 0 ? 0 : (size_t)n;
+	m->fan_fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_UNLIMITED_QUEUE |
+					  FAN_NONBLOCK | FAN_CLOEXEC,
+				  O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+	if (m->fan_fd >= 0 && fanotify_mark(m->fan_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM,
+					    FAN_OPEN_EXEC, m->fan_root_fd, NULL) < 0) {
+		close(m->fan_fd);
+		m->fan_fd = -1;
+	}
+}
+
 static int mp_new(const struct monitor_target *target, struct proctable *procs,
 		  const struct monitor_callbacks *cb, struct monitor **ret)
 {
@@ -599,8 +664,9 @@ static int mp_new(const struct monitor_target *target, struct proctable *procs,
 	struct monitor *m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	m->nl_fd = m->timer_fd = m->epoll_fd = -1;
+	m->nl_fd = m->timer_fd = m->epoll_fd = m->fan_fd = m->fan_root_fd = -1;
 	m->cb = *cb;
+	open_exec_names(m, target->root_fd);
 	m->init_pid = target->init_pid;
 	m->grace_ms = MON_PROCESS_DEFAULT_GRACE_MS;
 	m->procs = procs;
@@ -685,6 +751,9 @@ static int mp_dispatch(struct monitor *m)
 	while (read(m->timer_fd, &ticks, sizeof(ticks)) == (ssize_t)sizeof(ticks))
 		;
 	flush_pending(m, false);
+	if (m->fan_fd >= 0) /* keeps the OPEN_EXEC queue short (names are looked up on demand) */
+		(void)mon_drain_execs(m->fan_fd, m->fan_root_fd, m->fan_prefix, m->fan_prefix_len,
+				      &m->execs, m->fan_buf, FAN_BUF_BYTES);
 	return 0;
 }
 
