@@ -52,6 +52,8 @@ struct client_options {
 	const char *resolver;
 	bool network;
 	uint64_t memory_bytes, tmpfs_bytes, pids;
+	/* monitors */
+	bool file_open, file_read; /* report Open / Read file events */
 	/* evidence */
 	const char *work_dir; /* local evidence and logs */
 	bool collect_files;   /* collect-modified-files (server option, or --collect) */

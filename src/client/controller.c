@@ -43,6 +43,7 @@
 #include "escape.h"
 #include "log.h"
 #include "monitor.h"
+#include "monitors/mon-file.h"
 #include "monitors/mon-network.h"
 #include "proctable.h"
 #include "sandbox.h"
@@ -300,6 +301,9 @@ static int monitors_new(struct client *c)
 		if (fd >= 0 && (r = ep_add(c, fd, TAG_MON + (uint64_t)i)) < 0)
 			return r;
 	}
+	unsigned ff = (c->o->file_open ? MON_FILE_OPEN : 0) | (c->o->file_read ? MON_FILE_READ : 0);
+	if (ff && (r = mon_file_set_options(c->mons[MON_FILE], ff)) < 0)
+		return log_error_errno(r, "monitor file: options");
 	return 0;
 }
 
@@ -448,7 +452,8 @@ static void on_event(void *userdata, const struct cap_event *ev)
 			   pid,
 			   ev->process,
 			   ev->object1,
-			   ev->object2};
+			   ev->object2,
+			   ev->cmdline};
 	if (v->log && (bad || c->o->all_events))
 		print_csv(v->log, f, ELEMENTSOF(f));
 	if (!bad) {

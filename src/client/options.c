@@ -35,6 +35,8 @@ enum {
 	OPT_COLLECT,
 	OPT_PCAP,
 	OPT_TRIES,
+	OPT_REPORT_OPEN,
+	OPT_REPORT_READ,
 	OPT_VERSION,
 };
 
@@ -72,6 +74,8 @@ static const struct opt opts[] = {
 	{"work-dir", required_argument, OPT_WORK_DIR, "DIR", "local evidence folder (default /var/tmp/capture-client-PID)"},
 	{"collect", no_argument, OPT_COLLECT, NULL, "collect modified files of malicious visits (server option collect-modified-files)"},
 	{"pcap", no_argument, OPT_PCAP, NULL, "keep the packet capture of malicious visits"},
+	{"report-open", no_argument, OPT_REPORT_OPEN, NULL, "file monitor: report Open events too (off, as the original's default list)"},
+	{"report-read", no_argument, OPT_REPORT_READ, NULL, "file monitor: report Read events too (off, as the original's default list)"},
 	{"verbose", no_argument, 'v', NULL, "more log output (repeatable)"},
 	{"help", no_argument, 'h', NULL, "this help"},
 	{"version", no_argument, OPT_VERSION, NULL, "print the version"},
@@ -282,6 +286,12 @@ int client_options_parse(struct client_options *o, int argc, char **argv)
 			break;
 		case OPT_PCAP:
 			o->pcap_malicious = true;
+			break;
+		case OPT_REPORT_OPEN:
+			o->file_open = true;
+			break;
+		case OPT_REPORT_READ:
+			o->file_read = true;
 			break;
 		case 'v':
 			o->verbosity++;
