@@ -245,8 +245,10 @@ static int put_opt(struct cap_buf *b, const char *name, const char *value, bool 
 	return put_attr(b, name, value);
 }
 
-static int enc_item(struct cap_buf *b, const struct cap_visit_item *it)
+static int enc_item(struct cap_buf *b, const struct cap_visit_item *it, enum cap_dir dir)
 {
+	if (it->has_malicious && dir == CAP_DIR_TO_CLIENT)
+		return -EINVAL; /* the extension travels client -> server only */
 	int r = cap_buf_puts(b, "<item");
 	if (r == 0)
 		r = put_opt(b, "id", it->id, false);
@@ -264,6 +266,8 @@ static int enc_item(struct cap_buf *b, const struct cap_visit_item *it)
 		r = put_ptime(b, "time", &it->time);
 	if (r == 0 && it->has_visited)
 		r = put_attr(b, "visited", it->visited ? "1" : "0");
+	if (r == 0 && it->has_malicious)
+		r = put_attr(b, "malicious", it->malicious ? "1" : "0");
 	if (r == 0)
 		r = cap_buf_puts(b, "/>");
 	return r;
@@ -279,9 +283,12 @@ static int enc_visit(struct cap_buf *b, const struct cap_msg_visit *v, enum cap_
 	if (v->n_items > CAP_PROTO_ITEMS_MAX || (v->n_items > 0 && !v->items))
 		return -EINVAL;
 	if (dir == CAP_DIR_TO_CLIENT) {
-		if (v->type != CAP_VISIT_GROUP)
+		if (v->type != CAP_VISIT_GROUP || (unsigned)v->algorithm > CAP_ALG_BULK)
 			return -EINVAL;
 		r = put_attr_fmt(b, "time", "%u", v->visit_time);
+		/* our extension: the mode the server classifies the group with */
+		if (r == 0 && v->algorithm != CAP_ALG_NONE)
+			r = put_attr(b, "algorithm", algorithms[v->algorithm]);
 	} else {
 		if (v->type == CAP_VISIT_GROUP || (unsigned)v->type > CAP_VISIT_ERROR ||
 		    (unsigned)v->algorithm > CAP_ALG_BULK)
@@ -303,7 +310,7 @@ static int enc_visit(struct cap_buf *b, const struct cap_msg_visit *v, enum cap_
 		return cap_buf_puts(b, "/>");
 	r = cap_buf_puts(b, ">");
 	for (size_t i = 0; i < v->n_items && r == 0; i++)
-		r = enc_item(b, &v->items[i]);
+		r = enc_item(b, &v->items[i], dir);
 	if (r == 0)
 		r = cap_buf_puts(b, "</visit-event>");
 	return r;
@@ -843,6 +850,12 @@ static int dec_item(struct dctx *d, xmlNode *n, struct cap_visit_item *it)
 		it->has_visited = true;
 		r = 0;
 	}
+	/* our extension, client -> server only (a server's item has none) */
+	if (r == 0 && d->dir == CAP_DIR_TO_SERVER &&
+	    (r = get_bool(d, n, "malicious", &it->malicious)) == 1) {
+		it->has_malicious = true;
+		r = 0;
+	}
 	return r;
 }
 
@@ -859,6 +872,10 @@ static int dec_visit_attrs(struct dctx *d, xmlNode *n, struct cap_msg_visit *v)
 	if (d->dir == CAP_DIR_TO_CLIENT) {
 		r = get_u64(d, n, "time", 86400, true, false, &u);
 		v->visit_time = (unsigned)u;
+		/* our extension (absent from an original server) */
+		if (r >= 0 && (r = get_enum(d, n, "algorithm", algorithms, ELEMENTSOF(algorithms),
+					    false, &e)) == 1)
+			v->algorithm = (enum cap_algorithm)e;
 		return r < 0 ? r : 0;
 	}
 	r = get_ptime(d, n, "time", false, &v->time, &v->has_time);

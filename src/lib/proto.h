@@ -142,13 +142,17 @@ struct cap_visit_item {
 	struct cap_ptime time;
 	bool has_visited;
 	bool visited;
+	/* Our extension (docs/protocol.md): client -> server only, on the items
+	 * of a visit-event type=finish; decides the item in bulk mode. */
+	bool has_malicious;
+	bool malicious; /* malicious="0|1" */
 };
 
 struct cap_msg_visit {
 	char *identifier; /* required; decimal, may be negative */
 	char *program;	  /* required */
 	enum cap_visit_type type;
-	enum cap_algorithm algorithm;
+	enum cap_algorithm algorithm; /* both; from the server: our extension, NONE if absent */
 	bool malicious;	  /* client: malicious="1" */
 	bool has_error_code;
 	uint32_t error_code; /* decimal on the wire, only with type=error */

@@ -14,12 +14,14 @@
 #include <time.h>
 
 #include "escape.h"
+#include "exclusions.h"
 #include "log.h"
 #include "output.h"
 #include "proto.h"
 #include "scheduler.h"
 #include "server-internal.h"
 #include "store.h"
+#include "vmserver.h"
 
 static void set_epollout(struct srv *s, struct srv_client *c, bool on)
 {
@@ -95,12 +97,56 @@ static void group_done(struct srv *s, struct srv_client *c, enum sched_verdict v
 	s->cur_client = NULL;
 }
 
+static void progress_group(struct srv *s, const struct sched_group *g, const char *status);
+
+/* A revert of a connected client: remembered by name until it reconnects. */
+static void revert_begin(struct srv *s, const struct srv_client *c)
+{
+	if (c->state == CLIENT_CONNECTING || c->name[0] == '#')
+		return; /* never sent connect: no name to wait for */
+	unsigned n = s->n_reverts_pending;
+	if (n == SRV_MAX_PENDING_REVERTS) { /* forget the oldest */
+		memmove(s->reverts, s->reverts + 1, (n - 1) * sizeof(s->reverts[0]));
+		n--;
+	}
+	cap_strlcpy(s->reverts[n].name, c->name, sizeof(s->reverts[n].name));
+	s->reverts[n].at = srv_now();
+	s->n_reverts_pending = n + 1;
+}
+
+/* c connected: if it was reverted, the revert took until now. */
+static void revert_end(struct srv *s, const struct srv_client *c)
+{
+	for (unsigned i = 0; i < s->n_reverts_pending; i++) {
+		if (strcmp(s->reverts[i].name, c->name) != 0)
+			continue;
+		s->revert_seconds += srv_now() - s->reverts[i].at;
+		s->n_revert_samples++;
+		memmove(s->reverts + i, s->reverts + i + 1,
+		        (s->n_reverts_pending - i - 1) * sizeof(s->reverts[0]));
+		s->n_reverts_pending--;
+		return;
+	}
+}
+
 void srv_client_close(struct srv *s, struct srv_client *c, uint32_t err, bool revert)
 {
 	if (c->dead)
 		return;
-	if (c->group)
-		group_done(s, c, VERDICT_ERROR, NULL, err ? err : CAP_ERR_CONNECTION_RESET);
+	if (c->group) {
+		uint32_t code = err ? err : CAP_ERR_CONNECTION_RESET;
+		const char *name = cap_error_code_name(code);
+		char status[64];
+		snprintf(status, sizeof(status), "error:%s-0", name ? name : "UNKNOWN");
+		progress_group(s, c->group, status);
+		log_debug(LOG_PROTO, "client %s: group %u ends with %s (retried once)", c->name,
+		          c->group->id, status);
+		group_done(s, c, VERDICT_ERROR, NULL, code);
+	}
+	if (c->child)
+		vmserver_client_closed(s, c->child);
+	if (revert)
+		revert_begin(s, c);
 	c->dead = true;
 	(void)epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
@@ -201,6 +247,16 @@ static int send_options(struct srv *s, struct srv_client *c)
 		if (r < 0)
 			return r;
 	}
+	/* send-exclusion-lists: the rules, encoded once at start */
+	size_t len;
+	const char *data = srv_exclusions_data(s->excl, &len);
+	if (len > 0) {
+		c->out.max += len;
+		int r = cap_buf_append(&c->out, data, len);
+		if (r < 0 || (r = cap_buf_flush(&c->out, c->fd)) < 0)
+			return r;
+		set_epollout(s, c, true);
+	}
 	return 0;
 }
 
@@ -211,6 +267,8 @@ static void on_connect(struct srv *s, struct srv_client *c, const struct cap_msg
 	snprintf(c->name, sizeof(c->name), "%.30s:%.30s",
 	         m->connect.vm_server_id ? m->connect.vm_server_id : "-",
 	         m->connect.vm_id ? m->connect.vm_id : "-");
+	revert_end(s, c);
+	c->child = vmserver_client_connected(s, m->connect.vm_server_id, m->connect.vm_id);
 	if (send_options(s, c) < 0) {
 		drop(s, c, CAP_ERR_SOCKET_ERROR, "cannot send options");
 		return;
@@ -242,8 +300,10 @@ static bool in_tree(const struct srv_client *c, pid_t pid, pid_t root)
 	return false;
 }
 
-/* Bulk: an item is malicious if any event came from its process tree; an
- * item without processId takes the group's classification. */
+/* Bulk: an item that carries our malicious="0|1" extension (docs/protocol.md:
+ * the client attributed the events itself) is decided by it; otherwise, as in
+ * the original, an item is malicious if any event came from its process tree,
+ * and an item without processId takes the group's classification. */
 static void bulk_items(const struct srv_client *c, const struct cap_msg_visit *v, bool group_mal,
                        bool *items)
 {
@@ -256,7 +316,13 @@ static void bulk_items(const struct srv_client *c, const struct cap_msg_visit *v
 			const struct cap_visit_item *it = &v->items[k];
 			bool match = (it->id && strcmp(it->id, id) == 0) ||
 			             (!it->id && it->url && strcmp(it->url, g->urls[i]->url) == 0);
-			if (!match || !it->has_pid)
+			if (!match)
+				continue;
+			if (it->has_malicious) {
+				items[i] = it->malicious;
+				break;
+			}
+			if (!it->has_pid)
 				continue;
 			items[i] = false;
 			for (size_t e = 0; e < c->n_ev && !items[i]; e++)
@@ -392,6 +458,10 @@ static void on_system(struct srv *s, struct srv_client *c, const struct cap_msg_
 	if (!c->group || (c->state != CLIENT_VISITING && c->state != CLIENT_AWAITING_VISITING)) {
 		drop(s, c, CAP_ERR_CONNECTION_RESET, "system-event outside a visit");
 		return;
+	}
+	if (!c->malicious) { /* the visit's first state change */
+		s->first_change_seconds += srv_now() - c->group_sent;
+		s->n_first_change++;
 	}
 	c->malicious = true;
 	if (c->n_ev < SRV_MAX_EVENTS && grow((void **)&c->ev_lines, c->n_ev, sizeof(char *)) == 0 &&
@@ -590,6 +660,11 @@ static int send_group(struct srv *s, struct srv_client *c, struct sched_group *g
 	m.visit.identifier = ident;
 	m.visit.program = (char *)g->urls[0]->client;
 	m.visit.type = CAP_VISIT_GROUP;
+	/* ours: the client runs the group as the server will classify it
+	 * (an original client ignores the attribute) */
+	m.visit.algorithm = s->cfg->algorithm == SCHED_BULK  ? CAP_ALG_BULK
+	                    : s->cfg->algorithm == SCHED_SEQ ? CAP_ALG_SEQ
+	                                                     : CAP_ALG_DAC;
 	m.visit.visit_time = g->urls[0]->time;
 	m.visit.n_items = n;
 	m.visit.items = items;

@@ -5,12 +5,14 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xmlschemas.h>
 
 #include "event.h"
+#include "log.h"
 #include "macro.h"
 
 enum opt_type { OT_BOOL, OT_UINT, OT_STRING, OT_ALGORITHM };
@@ -36,7 +38,7 @@ static const struct option_def options[] = {
 	{"global", "client-default", OT_STRING, STR(client_default), "firefox", 0, 0,
 	 "program used when a URL line names none"},
 	{"global", "client-default-visit-time", OT_UINT, OFF(client_default_visit_time), 0, "10",
-	 1, 3600, "seconds a page is watched after it loaded"},
+	 0, 3600, "seconds a page is watched after it loaded"},
 	{"global", "capture-network-packets-malicious", OT_BOOL,
 	 OFF(capture_network_packets_malicious), 0, "false", 0, 0, "keep a pcap of malicious visits"},
 	{"global", "capture-network-packets-benign", OT_BOOL, OFF(capture_network_packets_benign),
@@ -66,12 +68,18 @@ static const struct option_def options[] = {
 	 64u << 20, "bytes; a longer client message ends that connection"},
 	{"global", "ping-interval", OT_UINT, OFF(ping_interval), 0, "10", 1, 3600,
 	 "seconds between pings"},
+	{"global", "terminate-grace", OT_UINT, OFF(terminate_grace), 0, "300", 0, 86400,
+	 "with terminate and a list without an end line: seconds before an idle run may end"},
+	{"global", "stats-interval", OT_UINT, OFF(stats_interval), 0, "300", 1, 86400,
+	 "seconds between stats.log rows (the original: 300)"},
 	{"database", "database-type", OT_STRING, STR(database_type), "sqlite", 0, 0,
-	 "store backend; only sqlite today"},
+	 "store backend; only sqlite today (PostgreSQL/MySQL are reported and ignored)"},
 	{"database", "database-url", OT_STRING, STR(database_url), "results.db", 0, 0,
 	 "store file, relative to the output folder"},
-	{"local-sandbox", "clients", OT_UINT, OFF(local_clients), 0, "2", 1, 1024,
-	 "capture-client processes to start and supervise"},
+	{"local-sandbox", "clients", OT_UINT, OFF(local_clients), 0, "0", 0, 1024,
+	 "capture-client processes to start and supervise; 0 = one per online CPU"},
+	{"local-sandbox", "max-restarts-per-minute", OT_UINT, OFF(max_restarts_per_minute), 0, "10",
+	 1, 1000, "restarts of one client within 60 s before the next waits"},
 	{"local-sandbox", "client-path", OT_STRING, STR(client_path), "capture-client", 0, 0,
 	 "the capture-client executable (PATH is searched)"},
 	{"local-sandbox", "client-args", OT_STRING, STR(client_args), "", 0, 0,
@@ -176,26 +184,83 @@ static int apply_element(struct server_config *c, xmlNode *n, const char *file,
 	return 0;
 }
 
+/* An entry of an original config that cannot apply here: one log line. */
+_printf_(4, 5) static void ignored(struct server_config *c, const char *file, xmlNode *n,
+                                   const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warnx("%s:%ld: %s", file, xmlGetLineNo(n), msg);
+	c->n_ignored++;
+}
+
+/* Up to 80 bytes of attribute attr of n for a message ("" if absent). */
+static void prop(xmlNode *n, const char *attr, char *buf, size_t size)
+{
+	xmlChar *v = xmlGetProp(n, (const xmlChar *)attr);
+	snprintf(buf, size, "%.80s", v ? (const char *)v : "");
+	xmlFree(v);
+}
+
+static int apply_vm_server(struct server_config *c, xmlNode *n, const char *file,
+                           bool *backend_seen)
+{
+	char type[96];
+	prop(n, "type", type, sizeof(type));
+	if (strcmp(type, "no-vm-server") == 0) {
+		c->backend = BACKEND_NONE;
+		*backend_seen = true;
+		return 0;
+	}
+	ignored(c, file, n,
+	        "virtual-machine-server type=\"%s\" ignored: Capture runs its clients in Linux "
+	        "sandboxes, not in VMware/Windows guests (clients come from <local-sandbox>)",
+	        type);
+	for (xmlNode *k = n->children; k; k = k->next) {
+		if (k->type != XML_ELEMENT_NODE)
+			continue;
+		char vm[96];
+		prop(k, "vm-path", vm, sizeof(vm));
+		ignored(c, file, k, "%s vm-path=\"%s\" ignored (guest of an ignored %s server)",
+		        (const char *)k->name, vm, type);
+	}
+	return 0;
+}
+
 static int apply_special(struct server_config *c, xmlNode *n, const char *file,
-                         struct errbuf *e)
+                         struct errbuf *e, bool *backend_seen)
 {
 	const char *name = (const char *)n->name;
-	if (strcmp(name, "local-sandbox") == 0) {
-		c->backend = BACKEND_LOCAL;
-	} else if (strcmp(name, "no-vm-server") == 0) {
-		c->backend = BACKEND_NONE;
-	} else if (strcmp(name, "virtual-machine-server") == 0) {
-		xmlChar *t = xmlGetProp(n, (const xmlChar *)"type");
-		bool ok = t && strcmp((const char *)t, "no-vm-server") == 0;
-		if (!ok)
+	if (strcmp(name, "local-sandbox") == 0 || strcmp(name, "no-vm-server") == 0) {
+		if (*backend_seen) {
 			err_set(e, file, xmlGetLineNo(n),
-			        "virtual-machine-server type=\"%s\" is not supported; use "
-			        "<local-sandbox> or <no-vm-server>",
-			        t ? (const char *)t : "");
-		xmlFree(t);
-		if (!ok)
+			        "<%s>: only one of <local-sandbox>, <no-vm-server> and "
+			        "<virtual-machine-server type=\"no-vm-server\"> may be given",
+			        name);
 			return -EINVAL;
-		c->backend = BACKEND_NONE;
+		}
+		*backend_seen = true;
+		c->backend = name[0] == 'l' ? BACKEND_LOCAL : BACKEND_NONE;
+	} else if (strcmp(name, "virtual-machine-server") == 0) {
+		if (*backend_seen && xmlHasProp(n, (const xmlChar *)"type")) {
+			char type[96];
+			prop(n, "type", type, sizeof(type));
+			if (strcmp(type, "no-vm-server") == 0) {
+				err_set(e, file, xmlGetLineNo(n),
+				        "<virtual-machine-server type=\"no-vm-server\">: a backend was "
+				        "already given");
+				return -EINVAL;
+			}
+		}
+		return apply_vm_server(c, n, file, backend_seen);
+	} else if (strcmp(name, "preprocessor") == 0 || strcmp(name, "postprocessor") == 0) {
+		char cls[96];
+		prop(n, "classname", cls, sizeof(cls));
+		ignored(c, file, n, "<%s classname=\"%s\"> ignored (Java plug-ins are not supported)",
+		        name, cls);
 	} else if (strcmp(name, "exclusion-list") == 0) {
 		if (c->n_exclusions == CONFIG_MAX_EXCLUSIONS) {
 			err_set(e, file, xmlGetLineNo(n), "more than %d exclusion lists",
@@ -207,12 +272,39 @@ static int apply_special(struct server_config *c, xmlNode *n, const char *file,
 		size_t k = c->n_exclusions++;
 		cap_strlcpy(c->exclusions[k].monitor, m ? (const char *)m : "",
 		            sizeof(c->exclusions[k].monitor));
-		cap_strlcpy(c->exclusions[k].file, f ? (const char *)f : "",
-		            sizeof(c->exclusions[k].file));
+		/* relative to the config's folder (the original: both in the cwd) */
+		const char *fs = f ? (const char *)f : "";
+		const char *slash = strrchr(file, '/');
+		int r = 0;
+		if (fs[0] != '/' && slash)
+			r = xsnprintf(c->exclusions[k].file, sizeof(c->exclusions[k].file), "%.*s/%s",
+			              (int)(slash - file), file, fs);
+		else
+			r = xsnprintf(c->exclusions[k].file, sizeof(c->exclusions[k].file), "%s", fs);
 		xmlFree(m);
 		xmlFree(f);
+		if (r < 0) {
+			err_set(e, file, xmlGetLineNo(n), "exclusion-list file: path too long");
+			return -EINVAL;
+		}
 	}
 	return 0;
+}
+
+/* <database>: sqlite is ours; an original PostgreSQL/MySQL entry is ignored. */
+static bool database_ignored(struct server_config *c, xmlNode *n, const char *file)
+{
+	if (strcmp((const char *)n->name, "database") != 0)
+		return false;
+	char type[96];
+	prop(n, "database-type", type, sizeof(type));
+	if (type[0] == '\0' || strcmp(type, "sqlite") == 0)
+		return false;
+	ignored(c, file, n,
+	        "database database-type=\"%s\" ignored: only sqlite is supported; results go "
+	        "to %s in the output folder",
+	        type, c->database_url);
+	return true;
 }
 
 static int validate(xmlDoc *doc, const char *xsd_path, struct errbuf *e)
@@ -256,14 +348,29 @@ int config_load(const char *path, const char *xsd_path, struct server_config *re
 	xmlDoc *doc = xmlCtxtReadFile(ctx, path, NULL, XML_PARSE_NONET);
 	int r = doc ? validate(doc, xsd_path, &e) : -EINVAL;
 	struct server_config c;
+	bool backend_seen = false;
+	unsigned seen_global = 0, seen_db = 0;
 	config_defaults(&c);
 	for (xmlNode *n = doc && r == 0 ? xmlDocGetRootElement(doc)->children : NULL; n && r == 0;
 	     n = n->next) {
 		if (n->type != XML_ELEMENT_NODE)
 			continue;
+		const char *name = (const char *)n->name;
+		if ((strcmp(name, "global") == 0 && seen_global++) ||
+		    (strcmp(name, "database") == 0 && seen_db++)) {
+			err_set(&e, path, xmlGetLineNo(n), "<%s> may be given only once", name);
+			r = -EINVAL;
+			break;
+		}
+		if (database_ignored(&c, n, path))
+			continue;
 		r = apply_element(&c, n, path, &e);
 		if (r == 0)
-			r = apply_special(&c, n, path, &e);
+			r = apply_special(&c, n, path, &e, &backend_seen);
+	}
+	if (r == 0 && c.local_clients == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		c.local_clients = cpus < 1 ? 1 : cpus > 1024 ? 1024 : (uint32_t)cpus;
 	}
 	xmlSetStructuredErrorFunc(NULL, NULL);
 	if (!doc)

@@ -42,12 +42,15 @@ struct server_config {
 	enum sched_algorithm algorithm;
 	uint32_t max_message_size;
 	uint32_t ping_interval;
+	uint32_t terminate_grace; /* seconds before a list without "end" may end the run */
+	uint32_t stats_interval;  /* seconds between stats.log rows */
 	/* <database> */
 	char database_type[16];
 	char database_url[PATH_MAX];
 	/* <local-sandbox> or <no-vm-server> */
 	enum config_backend backend;
-	uint32_t local_clients;
+	uint32_t local_clients; /* 0 in the file = one per online CPU (resolved at load) */
+	uint32_t max_restarts_per_minute;
 	char client_path[PATH_MAX];
 	char client_args[1024];
 	/* <exclusion-list> */
@@ -55,13 +58,20 @@ struct server_config {
 	struct {
 		char monitor[16];
 		char file[PATH_MAX];
-	} exclusions[CONFIG_MAX_EXCLUSIONS];
+	} exclusions[CONFIG_MAX_EXCLUSIONS]; /* file: relative paths made relative to the config's folder */
+	/* entries of an original Capture-HPC config that were reported and ignored
+	 * (VMware servers and their VMs, pre-/postprocessors, other databases) */
+	unsigned n_ignored;
 };
 
 /* Fills c with every option's default (a config with no attributes). */
 void config_defaults(struct server_config *c);
 
-/* Loads and validates path against the schema at xsd_path.  On error
+/* Loads and validates path against the schema at xsd_path.  Entries of an
+ * original Capture-HPC config that cannot apply here (virtual-machine-server
+ * of a VM type, virtual-machine, preprocessor, postprocessor, a database
+ * other than sqlite) are reported with log_warnx ("FILE:LINE: ... ignored"),
+ * counted in n_ignored, and skipped.  On error
  * returns -EINVAL (or -errno for an unreadable file) and writes one line
  * "FILE:LINE: message" into err (always NUL-terminated); ret is then
  * untouched. */

@@ -19,6 +19,7 @@
 
 #include "capture-config.h"
 #include "config.h"
+#include "exclusions.h"
 #include "log.h"
 #include "server.h"
 
@@ -171,9 +172,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
+		struct srv_exclusions *x = NULL;
+		int r = srv_exclusions_load(&cfg, cfg.send_exclusion_lists, &x);
+		if (r < 0)
+			return 1;
 		if (verbose)
 			config_print(&cfg, stdout);
-		log_info("%s: OK", config);
+		log_info("%s: OK (%u entries ignored; exclusion lists: %zu rules to send, %zu lines "
+		         "skipped)",
+		         config, cfg.n_ignored, srv_exclusions_count(x), srv_exclusions_skipped(x));
+		srv_exclusions_free(x);
 		return 0;
 	}
 

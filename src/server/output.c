@@ -4,14 +4,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "escape.h"
+#include "frame.h"
 #include "macro.h"
 #include "proto.h"
 
@@ -20,11 +26,143 @@ enum { F_PROGRESS, F_SAFE, F_MALICIOUS, F_ERROR, F_STATS, F_MAX };
 static const char *const file_names[F_MAX] = {"progress.log", "safe.log", "malicious.log",
                                                "error.log", "stats.log"};
 
+#define LOG_BUF (1u << 20)    /* stdio buffer per log; lines never span a flush */
+#define REPORT_QUEUE 4096     /* reports waiting for the writer thread */
+
+struct report_job {
+	char *name; /* file name inside reports/ */
+	char *text;
+	size_t len;
+};
+
+/* Reports are written by one thread (creating a file is the most expensive
+ * step of a benign URL: docs/benchmarks.md); the loop only serialises. */
+struct report_writer {
+	pthread_t thread;
+	bool running, stop;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;  /* queue not empty, or stop */
+	pthread_cond_t space; /* queue not full */
+	struct report_job q[REPORT_QUEUE];
+	size_t head, n;
+	int dirfd;
+	unsigned long failed;
+};
+
 struct output {
 	char *dir;
 	FILE *f[F_MAX];
-	unsigned long serial; /* keeps generated names unique within a second */
+	size_t pending[F_MAX]; /* bytes written to f[i] since its last flush */
+	unsigned long serial;  /* keeps generated names unique within a second */
+	struct report_writer *rw;
 };
+
+static int write_report_file(int dirfd, const struct report_job *j)
+{
+	int fd = openat(dirfd, j->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return negative_errno();
+	size_t off = 0;
+	int r = 0;
+	while (off < j->len && r == 0) {
+		ssize_t n = write(fd, j->text + off, j->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			r = n < 0 ? negative_errno() : -EIO;
+		else
+			off += (size_t)n;
+	}
+	close(fd);
+	return r;
+}
+
+static void *report_thread(void *p)
+{
+	struct report_writer *w = p;
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (w->n == 0 && !w->stop)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (w->n == 0)
+			break; /* stop, and everything written */
+		struct report_job j = w->q[w->head];
+		w->head = (w->head + 1) % REPORT_QUEUE;
+		w->n--;
+		pthread_cond_signal(&w->space);
+		pthread_mutex_unlock(&w->lock);
+		int r = write_report_file(w->dirfd, &j);
+		free(j.name);
+		free(j.text);
+		pthread_mutex_lock(&w->lock);
+		if (r < 0)
+			w->failed++;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Queues a report (takes name and text); blocks while the queue is full. */
+static int report_queue(struct report_writer *w, char *name, char *text, size_t len)
+{
+	pthread_mutex_lock(&w->lock);
+	while (w->n == REPORT_QUEUE)
+		pthread_cond_wait(&w->space, &w->lock);
+	w->q[(w->head + w->n) % REPORT_QUEUE] = (struct report_job){name, text, len};
+	w->n++;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+static int report_writer_start(const char *dir, struct report_writer **ret)
+{
+	struct report_writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w->dirfd < 0) {
+		int r = negative_errno();
+		free(w);
+		return r;
+	}
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	pthread_cond_init(&w->space, NULL);
+	/* the thread takes no signal: they belong to the loop's signalfd */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int r = pthread_create(&w->thread, NULL, report_thread, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
+		close(w->dirfd);
+		free(w);
+		return -r;
+	}
+	w->running = true;
+	*ret = w;
+	return 0;
+}
+
+/* Writes what is queued, stops the thread; returns the number of failures. */
+static unsigned long report_writer_stop(struct report_writer *w)
+{
+	if (!w)
+		return 0;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	unsigned long failed = w->failed;
+	close(w->dirfd);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	pthread_cond_destroy(&w->space);
+	free(w);
+	return failed;
+}
 
 static int mkdir_p1(const char *path)
 {
@@ -33,10 +171,22 @@ static int mkdir_p1(const char *path)
 	return 0;
 }
 
+void output_flush(struct output *o)
+{
+	for (int i = 0; o && i < F_MAX; i++)
+		if (o->f[i] && o->pending[i] > 0) {
+			fflush(o->f[i]);
+			o->pending[i] = 0;
+		}
+}
+
 void output_close(struct output *o)
 {
 	if (!o)
 		return;
+	unsigned long failed = report_writer_stop(o->rw);
+	if (failed > 0)
+		fprintf(stderr, "capture-server: %lu JSON reports could not be written\n", failed);
 	for (int i = 0; i < F_MAX; i++)
 		if (o->f[i])
 			fclose(o->f[i]);
@@ -74,7 +224,12 @@ int output_open(const char *outdir, struct output **ret)
 			output_close(o);
 			return r;
 		}
-		setvbuf(o->f[i], NULL, _IOLBF, 0);
+		setvbuf(o->f[i], NULL, _IOFBF, LOG_BUF);
+	}
+	if ((r = xsnprintf(p, sizeof(p), "%s/reports", outdir)) < 0 ||
+	    (r = report_writer_start(p, &o->rw)) < 0) {
+		output_close(o);
+		return r;
 	}
 	*ret = o;
 	return 0;
@@ -91,51 +246,65 @@ static void now_string(char *buf, size_t len)
 	snprintf(buf + n, len - n, ".%ld", ts.tv_nsec / 1000000);
 }
 
-/* Writes the six original columns to f. */
-static int write_row(FILE *f, const char *status, const char *group, const char *url,
-                     const char *program, const char *time)
+/* Writes the six original columns to log k as one line; a line never
+ * spans a flush, so a killed server leaves whole lines. */
+static int write_row(struct output *o, int k, const char *status, const char *group,
+                     const char *url, const char *program, const char *time)
 {
 	char date[64];
 	now_string(date, sizeof(date));
 	const char *fields[] = {date, status, group, url, program, time};
-	for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+	struct cap_buf b = {.max = 64 * 1024};
+	int r = 0;
+	for (size_t i = 0; i < ELEMENTSOF(fields) && r == 0; i++) {
 		_cleanup_free_ char *q = NULL;
-		int r = cap_csv_quote(fields[i], &q);
-		if (r < 0)
-			return r;
-		fputs(q, f);
-		fputc(i + 1 < ELEMENTSOF(fields) ? ',' : '\n', f);
+		r = cap_csv_quote(fields[i], &q);
+		if (r == 0)
+			r = cap_buf_puts(&b, q);
+		if (r == 0)
+			r = cap_buf_puts(&b, i + 1 < ELEMENTSOF(fields) ? "," : "\n");
 	}
-	return ferror(f) ? -EIO : 0;
+	if (r == 0) {
+		FILE *f = o->f[k];
+		if (o->pending[k] + b.len > LOG_BUF) {
+			fflush(f);
+			o->pending[k] = 0;
+		}
+		fwrite(b.data, 1, b.len, f);
+		o->pending[k] += b.len;
+		r = ferror(f) ? -EIO : 0;
+	}
+	cap_buf_done(&b);
+	return r;
 }
 
-static int write_url_row(FILE *f, const char *status, uint32_t group, const char *url,
-                         const char *program, uint32_t time)
+static int write_url_row(struct output *o, int k, const char *status, uint32_t group,
+                         const char *url, const char *program, uint32_t time)
 {
 	char g[16], t[16];
 	snprintf(g, sizeof(g), "%u", group);
 	snprintf(t, sizeof(t), "%u", time);
-	return write_row(f, status, g, url, program, t);
+	return write_row(o, k, status, g, url, program, t);
 }
 
 int output_progress(struct output *o, const char *status, uint32_t group, const char *url,
                     const char *program, uint32_t time)
 {
-	return write_url_row(o->f[F_PROGRESS], status, group, url, program, time);
+	return write_url_row(o, F_PROGRESS, status, group, url, program, time);
 }
 
 int output_final(struct output *o, enum sched_verdict v, uint32_t err, uint32_t minor,
                  uint32_t group, const char *url, const char *program, uint32_t time)
 {
 	if (v == VERDICT_BENIGN)
-		return write_url_row(o->f[F_SAFE], "benign", group, url, program, time);
+		return write_url_row(o, F_SAFE, "benign", group, url, program, time);
 	if (v == VERDICT_MALICIOUS)
-		return write_url_row(o->f[F_MALICIOUS], "malicious", group, url, program, time);
+		return write_url_row(o, F_MALICIOUS, "malicious", group, url, program, time);
 	char status[96];
 	const char *name = cap_error_code_name(err);
 	snprintf(status, sizeof(status), "error:%s-%u", name ? name : "UNKNOWN", minor);
-	int r = write_url_row(o->f[F_ERROR], status, group, url, program, time);
-	int r2 = write_url_row(o->f[F_PROGRESS], status, group, url, program, time);
+	int r = write_url_row(o, F_ERROR, status, group, url, program, time);
+	int r2 = write_url_row(o, F_PROGRESS, status, group, url, program, time);
 	return r < 0 ? r : r2;
 }
 
@@ -144,7 +313,7 @@ int output_invalid_url(struct output *o, unsigned long lineno, const char *text)
 	char status[64], cut[1025];
 	snprintf(status, sizeof(status), "error:INVALID_URL-%lu", lineno);
 	cap_strlcpy(cut, text, sizeof(cut));
-	return write_row(o->f[F_ERROR], status, "nogroup", cut, "unkown", "unknown");
+	return write_row(o, F_ERROR, status, "nogroup", cut, "unkown", "unknown");
 }
 
 /* "log/<escaped key>_<ddMMyyyy_HHmmss>[-N]<suffix>", unique within the run. */
@@ -232,29 +401,54 @@ int output_report(struct output *o, const char *url, const char *program, enum s
 	json_object_object_add(j, "evidence", string_array(evidence, n_evidence));
 
 	_cleanup_free_ char *name = NULL;
-	char abs[PATH_MAX];
+	char *file = NULL, *text = NULL;
+	size_t len = 0;
 	int r = cap_url_to_filename(url, 160, &name);
-	if (r >= 0)
-		r = xsnprintf(abs, sizeof(abs), "%s/reports/%s-%lu.json", o->dir, name, o->serial++);
-	if (r >= 0 && json_object_to_file_ext(abs, j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE) < 0)
-		r = -EIO;
+	if (r >= 0 && asprintf(&file, "%s-%lu.json", name, o->serial++) < 0)
+		r = -ENOMEM;
+	if (r >= 0) {
+		const char *t = json_object_to_json_string_length(
+			j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+		if (!t || !(text = malloc(len + 1)))
+			r = -ENOMEM;
+		else {
+			memcpy(text, t, len);
+			text[len++] = '\n';
+		}
+	}
 	json_object_put(j);
-	return r;
+	if (r < 0) {
+		free(file);
+		free(text);
+		return r;
+	}
+	return report_queue(o->rw, file, text, len);
 }
 
 int output_stats(struct output *o, const struct output_stats *s)
 {
+	FILE *f = o->f[F_STATS];
+	struct stat st;
+	if (fstat(fileno(f), &st) == 0 && st.st_size == 0)
+		fputs("\"time\",\"visiting\",\"visited\",\"safe\",\"malicious\",\"urlError\","
+		      "\"vmRevert\",\"clientInactivity\",\"vmStalled\",\"avgRevertTime\","
+		      "\"avgVisitingTime\",\"avgFirstStateChangeTime\",\"visitedUrlsPerDay\"\n",
+		      f);
 	char date[64];
-	now_string(date, sizeof(date));
-	fprintf(o->f[F_STATS],
-	        "\"%s\",\"visiting\",\"%llu\",\"visited\",\"%llu\",\"safe\",\"%llu\","
-	        "\"malicious\",\"%llu\",\"urlError\",\"%llu\",\"vmRevert\",\"%llu\","
-	        "\"clientInactivity\",\"%llu\",\"vmStalled\",\"%llu\",\"avgVisitingTime\","
-	        "\"%.1f\",\"visitedUrlsPerDay\",\"%.0f\"\n",
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	if (strftime(date, sizeof(date), "%b %-d, %Y %-I:%M:%S %p", &tm) == 0)
+		date[0] = '\0';
+	fprintf(f,
+	        "\"%s\",\"%llu\",\"%llu\",\"%llu\",\"%llu\",\"%llu\",\"%llu\",\"%llu\",\"%llu\","
+	        "\"%.3f\",\"%.3f\",\"%.3f\",\"%.0f\"\n",
 	        date, (unsigned long long)s->visiting, (unsigned long long)s->visited,
 	        (unsigned long long)s->safe, (unsigned long long)s->malicious,
 	        (unsigned long long)s->url_error, (unsigned long long)s->vm_revert,
 	        (unsigned long long)s->client_inactivity, (unsigned long long)s->vm_stalled,
-	        s->avg_visit_seconds, s->visited_urls_per_day);
-	return ferror(o->f[F_STATS]) ? -EIO : 0;
+	        s->avg_revert_seconds, s->avg_visit_seconds, s->avg_first_state_change,
+	        s->visited_urls_per_day);
+	fflush(f);
+	return ferror(f) ? -EIO : 0;
 }

@@ -5,7 +5,12 @@
  * error.log, stats.log, one event log per malicious URL or DAC group, and
  * OUTDIR/reports/<name>.json per finished URL.  File names are always made
  * here (cap_url_to_filename + a timestamp), never taken from a client.
- * Every line is flushed when written, so a killed server leaves whole lines.
+ * Log lines are buffered and written whole (output_flush: after each store
+ * commit, so a final verdict reaches its log right after its commit, and
+ * once per loop iteration), so a killed server leaves whole lines.  The JSON
+ * reports are serialised here and written by one writer thread (file
+ * creation dominates the cost of a benign URL); a killed server can lose
+ * the reports still queued (at most 4096).
  */
 #pragma once
 
@@ -19,14 +24,19 @@ struct output;
 struct output_stats {
 	uint64_t visiting, visited, safe, malicious, url_error, vm_revert, client_inactivity,
 		vm_stalled;
-	double avg_visit_seconds;
+	double avg_revert_seconds;      /* revert (close or client death) to reconnect */
+	double avg_visit_seconds;       /* group sent to its result */
+	double avg_first_state_change;  /* group sent to its first system-event */
 	double visited_urls_per_day;
 };
 
 /* Creates OUTDIR/log and OUTDIR/reports and opens the logs for appending. */
 int output_open(const char *outdir, struct output **ret);
-/* Closes everything; NULL is a no-op. */
+/* Closes everything (after the queued reports are written); NULL is a no-op. */
 void output_close(struct output *o);
+/* Writes the buffered log lines (whole lines only).  The server calls it
+ * after each store commit and once per loop iteration. */
+void output_flush(struct output *o);
 
 /* progress.log line: status is "visiting", "visited" or "error:NAME-minor". */
 int output_progress(struct output *o, const char *status, uint32_t group, const char *url,
@@ -56,5 +66,7 @@ int output_report(struct output *o, const char *url, const char *program, enum s
                   double finished, const char *const *events, size_t n_events,
                   const char *const *evidence, size_t n_evidence);
 
-/* Appends one stats.log row. */
+/* Appends one stats.log row in the original's format (Stats.java): the
+ * header line "time","visiting",...,"visitedUrlsPerDay" first if the file is
+ * empty, then the values, time as "MMM d, yyyy h:mm:ss a". */
 int output_stats(struct output *o, const struct output_stats *s);

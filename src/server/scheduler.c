@@ -267,9 +267,27 @@ int sched_next_group(struct scheduler *s, struct sched_group **ret)
 		free(g);
 		return -ENOMEM;
 	}
-	for (uint32_t i = 0; i < n; i++)
-		g->urls[i] = heap_pop(s);
-	g->n = n;
+	/* A group is visited by one program with one visit time (the visitor
+	 * runs one application per group), so only URLs with the first one's
+	 * client and time join it; the others met on the way go back to the
+	 * heap.  The look-ahead is bounded (4 x group size) so that a mixed
+	 * list costs O(group_size log n) per group.  The original took program
+	 * and time from the first URL and only warned (reference §5). */
+	g->urls[0] = heap_pop(s);
+	uint32_t k = 1;
+	struct sched_url *aside[256];
+	size_t n_aside = 0;
+	size_t budget = MIN((size_t)n * 4, ELEMENTSOF(aside));
+	while (k < n && s->heap_n > 0 && n_aside < budget) {
+		struct sched_url *u = heap_pop(s);
+		if (u->time == g->urls[0]->time && strcmp(u->client, g->urls[0]->client) == 0)
+			g->urls[k++] = u;
+		else
+			aside[n_aside++] = u;
+	}
+	for (size_t i = 0; i < n_aside; i++)
+		(void)heap_push(s, aside[i]); /* capacity is there: they were just popped */
+	g->n = k;
 	g->id = s->next_group_id++;
 	s->running++;
 	*ret = g;
@@ -331,6 +349,10 @@ void sched_group_done(struct scheduler *s, struct sched_group *g, enum sched_ver
 		dac_split(s, g);
 	} else if (verdict == VERDICT_ERROR && dac && malicious) {
 		dac_split(s, g);
+	} else if (verdict == VERDICT_ERROR && malicious) {
+		/* the original (since 2.1): a client that fails after reporting
+		 * state changes still classifies its URLs malicious */
+		finish_all(s, g, VERDICT_MALICIOUS, 0);
 	} else if (verdict == VERDICT_ERROR && g->attempt == 0) {
 		struct sched_group *r = group_slice(g, 0, g->n, 1);
 		if (!r || dq_push_front(s, r) < 0) {

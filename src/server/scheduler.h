@@ -75,8 +75,9 @@ int sched_next_group(struct scheduler *s, struct sched_group **ret);
  * for bulk, item_malicious[i] gives item i's own classification (NULL = all
  * as verdict).  VERDICT_ERROR with a retryable err re-queues the group once
  * (to the front, new id), then reports its URLs as errors; a malicious
- * ERROR group in dac is split like a malicious one (pass malicious=true).
- * Frees the group. */
+ * ERROR group in dac is split like a malicious one (pass malicious=true);
+ * in seq and bulk (or a dac group of one) it ends malicious, not retried,
+ * as in the original since 2.1.  Frees the group. */
 void sched_group_done(struct scheduler *s, struct sched_group *g, enum sched_verdict verdict,
                       const bool *item_malicious, bool malicious, uint32_t err);
 

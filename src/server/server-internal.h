@@ -17,6 +17,7 @@ struct output;
 struct scheduler;
 struct sched_group;
 struct store;
+struct srv_exclusions;
 
 enum srv_watch_kind { W_LISTEN, W_SIGNAL, W_TIMER, W_INPUT, W_CLIENT, W_CHILD };
 
@@ -30,12 +31,14 @@ struct srv_watch {
 #define SRV_MAX_PROCS 4096    /* process-tree entries per visit (bulk) */
 #define SRV_MAX_EVIDENCE 16   /* uploads per visit */
 #define SRV_MAX_UPLOAD (256u << 20)
+#define SRV_MAX_PENDING_REVERTS 256 /* reverts awaiting a reconnect (stats) */
 
 struct srv_client {
 	struct srv_watch w;
 	struct srv_client *next;
 	int fd;
 	unsigned serial;
+	unsigned child;   /* the backend's child number (vmserver_client_connected), 0 = none */
 	int state;        /* enum client_state */
 	bool dead;
 	char name[80];    /* "vmserverid:vmid" or the peer address */
@@ -96,10 +99,22 @@ struct srv {
 	unsigned long done;
 	uint64_t inactivity, stalled;
 	double visit_seconds;
+	/* stats.log averages: revert -> reconnect, group sent -> first event */
+	double revert_seconds, first_change_seconds;
+	uint64_t n_revert_samples, n_first_change;
+	struct srv_revert {
+		char name[80];
+		double at;
+	} reverts[SRV_MAX_PENDING_REVERTS];
+	unsigned n_reverts_pending;
+	/* terminate without an end line: idle checks after the grace */
+	unsigned idle_checks;
+	double last_idle_check;
 	double started, last_stats, last_progress;
 	bool stop, finished;
 	int exit_code;
 	void *vm; /* the backend's state */
+	struct srv_exclusions *excl; /* pushed after the options (send-exclusion-lists) */
 };
 
 /* Monotonic seconds. */

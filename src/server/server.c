@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "escape.h"
+#include "exclusions.h"
 #include "frame.h"
 #include "log.h"
 #include "output.h"
@@ -101,6 +102,8 @@ void srv_write_finals(struct srv *s)
 			s->sum.errors++;
 		s->done++;
 	}
+	if (s->n_finals > 0)
+		output_flush(s->out); /* right after the commit: the window a crash can lose */
 	s->n_finals = 0;
 }
 
@@ -291,6 +294,13 @@ static int setup(struct srv *s)
 		return log_error_errno(r, "cannot create the output folder %s", s->o->outdir);
 	if ((r = sched_new(&sp, on_final, s, &s->sched)) < 0 || (r = open_store(s)) < 0)
 		return r;
+	if (s->cfg->send_exclusion_lists && !s->o->import_only) {
+		r = srv_exclusions_load(s->cfg, true, &s->excl);
+		if (r < 0)
+			return r;
+		log_info("send-exclusion-lists: %zu rules for every client (%zu lines skipped)",
+		         srv_exclusions_count(s->excl), srv_exclusions_skipped(s->excl));
+	}
 	s->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (s->ep < 0)
 		return log_error_errno(negative_errno(), "epoll_create1");
@@ -328,6 +338,7 @@ static void teardown(struct srv *s)
 		srv_client_close(s, s->clients, 0, false);
 	srv_reap_dead(s);
 	sched_free(s->sched);
+	srv_exclusions_free(s->excl);
 	free(s->finals);
 	store_close(s->store);
 	output_close(s->out);
@@ -362,7 +373,11 @@ static void stats_row(struct srv *s)
 		.vm_revert = s->sum.reverts,
 		.client_inactivity = s->inactivity,
 		.vm_stalled = s->stalled,
+		.avg_revert_seconds =
+			s->n_revert_samples ? s->revert_seconds / (double)s->n_revert_samples : 0,
 		.avg_visit_seconds = s->sum.visits ? s->visit_seconds / (double)s->sum.visits : 0,
+		.avg_first_state_change =
+			s->n_first_change ? s->first_change_seconds / (double)s->n_first_change : 0,
 		.visited_urls_per_day = el > 0 ? (double)s->done * 86400.0 / el : 0,
 	};
 	(void)output_stats(s->out, &st);
@@ -387,6 +402,39 @@ static void progress(struct srv *s, bool final)
 	         (unsigned long long)s->sum.malicious, (unsigned long long)s->sum.errors, rate);
 }
 
+/* terminate: exit when the input ended and every URL is done.  A list
+ * without an "end" line is tailed; then, as in the original, once
+ * terminate-grace seconds have passed since the start, the run ends when
+ * nothing was queued or running at two checks in a row (every 10 s, or every
+ * terminate-grace seconds if that is shorter). */
+static void check_terminate(struct srv *s, double now)
+{
+	if (!s->cfg->terminate)
+		return;
+	bool idle = sched_idle(s->sched);
+	if (idle && s->input_done) {
+		s->finished = true;
+		s->stop = true;
+		return;
+	}
+	double grace = (double)s->cfg->terminate_grace;
+	if (!idle || now - s->started < grace) {
+		s->idle_checks = 0;
+		return;
+	}
+	double every = MIN(10.0, MAX(1.0, grace));
+	if (s->idle_checks > 0 && now - s->last_idle_check < every)
+		return;
+	s->last_idle_check = now;
+	if (++s->idle_checks < 2)
+		return;
+	log_info("terminate: no \"end\" line, and nothing queued or running at two checks %.0f s "
+	         "apart after the %.0f s grace: finishing",
+	         every, grace);
+	s->finished = true;
+	s->stop = true;
+}
+
 static void on_tick(struct srv *s)
 {
 	uint64_t n;
@@ -397,7 +445,7 @@ static void on_tick(struct srv *s)
 	srv_clients_tick(s, now);
 	vmserver_tick(s, now);
 	srv_dispatch(s);
-	if (now - s->last_stats >= 300) {
+	if (now - s->last_stats >= (double)s->cfg->stats_interval) {
 		s->last_stats = now;
 		stats_row(s);
 	}
@@ -405,10 +453,7 @@ static void on_tick(struct srv *s)
 		s->last_progress = now;
 		progress(s, false);
 	}
-	if (s->cfg->terminate && s->input_done && sched_idle(s->sched)) {
-		s->finished = true;
-		s->stop = true;
-	}
+	check_terminate(s, now);
 }
 
 static void loop(struct srv *s)
@@ -447,6 +492,7 @@ static void loop(struct srv *s)
 		}
 		srv_dispatch(s);
 		srv_reap_dead(s);
+		output_flush(s->out);
 	}
 }
 

@@ -4,7 +4,8 @@
  * server closing the connection).  no-vm-server (vmserver-none.c): clients
  * are started by hand and simply connect.  local-sandbox (vmserver-local.c):
  * starts N capture-client processes, watches each with a pidfd in the epoll
- * loop and restarts one that exits.  Selected by server_config.backend.
+ * loop and supervises them (restart with backoff, connect timeouts; see
+ * vmserver-local.c).  Selected by server_config.backend.
  */
 #pragma once
 
@@ -16,6 +17,11 @@ struct vmserver_ops {
 	void (*stop)(struct srv *s);
 	void (*tick)(struct srv *s, double now);
 	void (*child_exit)(struct srv *s, void *child);
+	/* A client sent connect/reconnect with these ids: the backend's child
+	 * number (1..) if it is one of its children, else 0. */
+	unsigned (*client_connected)(struct srv *s, const char *vm_server_id, const char *vm_id);
+	/* The connection of child number child (from client_connected) ended. */
+	void (*client_closed)(struct srv *s, unsigned child);
 };
 
 extern const struct vmserver_ops vmserver_none_ops;
@@ -29,3 +35,5 @@ void vmserver_stop(struct srv *s);
 void vmserver_tick(struct srv *s, double now);
 /* A pidfd watched by the loop became readable: the child exited. */
 void vmserver_child_exit(struct srv *s, void *child);
+unsigned vmserver_client_connected(struct srv *s, const char *vm_server_id, const char *vm_id);
+void vmserver_client_closed(struct srv *s, unsigned child);

@@ -3,7 +3,8 @@
  *
  *   fake-client -s ADDR -p PORT [-a ID] [-b ID] [-m SUBSTRING] [-n CLIENTS]
  *               [--silent-after N] [--crash-after N] [--garbage] [--oversize]
- *               [--once] [--upload] [--delay MS]
+ *               [--once] [--upload] [--delay MS] [--attribute]
+ *               [--mark DIR] [--hang-after-close] [--revert-ms MS]
  *
  * It speaks the real protocol through proto.h: answers connect, pong to
  * pings, and for each visit-event sends start, one process system-event per
@@ -14,6 +15,17 @@
  * --silent-after N: stop answering after N groups (inactivity); --crash-after
  * N: exit after receiving group N+1; --garbage / --oversize: send a bad
  * message after connecting, then behave; -n forks that many clients.
+ * --attribute: the events come from one unrelated pid (no process tree the
+ * server could follow) and every item carries our malicious="0|1" extension
+ * (docs/protocol.md), as the cgroup-per-URL client sends it.
+ * --mark DIR: DIR/PID.visiting exists while a group is being visited (the
+ * tests kill a client mid-visit with it); --hang-after-close: after the
+ * server closed the connection, neither reconnect nor exit (a client stuck
+ * in its revert); --revert-ms: wait that long before reconnecting after a
+ * close (a guest rebuild).  --delay MS: half of it passes before the
+ * events, the rest before finish.
+ * Every exclusion rule the server pushes is printed to stderr as
+ * "fake-client VMID: TYPE SIGN|ACTION|SUBJECT|OBJECT".
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,8 +45,11 @@
 struct opts {
 	const char *addr, *port, *vmsid, *vmid, *pattern;
 	long silent_after, crash_after;
-	bool garbage, oversize, once, upload;
+	bool garbage, oversize, once, upload, attribute;
 	long delay_ms;
+	const char *mark;
+	bool hang_after_close;
+	long revert_ms;
 };
 
 static int send_all(int fd, const char *p, size_t n)
@@ -125,19 +140,36 @@ static int visit(int fd, const struct opts *o, const struct cap_msg_visit *g, bo
 	m.visit.algorithm = CAP_ALG_NONE;
 	if (send_msg(fd, &m) < 0)
 		return -1;
+	if (o->delay_ms > 0)
+		usleep((useconds_t)(o->delay_ms / 2) * 1000);
 	for (size_t i = 0; i < g->n_items; i++) {
 		items[i] = (struct cap_visit_item){.id = g->items[i].id, .url = g->items[i].url,
 		                                   .has_pid = true, .pid = (pid_t)(100 + i)};
-		if (o->pattern && strstr(g->items[i].url, o->pattern)) {
+		bool hit = o->pattern && strstr(g->items[i].url, o->pattern);
+		if (o->attribute) {
+			items[i].has_malicious = true;
+			items[i].malicious = hit;
+		}
+		if (hit) {
 			mal = true;
-			if (send_event(fd, (pid_t)(100 + i), (pid_t)(1000 + i)) < 0) {
+			pid_t parent = o->attribute ? (pid_t)5000 : (pid_t)(100 + i);
+			if (send_event(fd, parent, (pid_t)(1000 + i)) < 0) {
 				*closed_ok = true; /* dac: the server may already have closed */
 				return 0;
 			}
 		}
 	}
+	char mark[4096] = "";
+	if (o->mark) {
+		snprintf(mark, sizeof(mark), "%s/%d.visiting", o->mark, (int)getpid());
+		FILE *f = fopen(mark, "we");
+		if (f)
+			fclose(f);
+	}
 	if (o->delay_ms > 0)
-		usleep((useconds_t)o->delay_ms * 1000);
+		usleep((useconds_t)(o->delay_ms - o->delay_ms / 2) * 1000);
+	if (mark[0])
+		unlink(mark);
 	m.visit.type = CAP_VISIT_FINISH;
 	m.visit.malicious = mal;
 	m.visit.n_items = g->n_items;
@@ -188,6 +220,12 @@ static int session(const struct opts *o, long *groups)
 						free(big);
 					}
 				}
+			} else if (m.type == CAP_MSG_FILE_EXCLUSION || m.type == CAP_MSG_PROCESS_EXCLUSION ||
+			           m.type == CAP_MSG_REGISTRY_EXCLUSION) {
+				/* for the tests: one line per pushed rule */
+				fprintf(stderr, "fake-client %s: %s %c|%s|%s|%s\n", o->vmid,
+				        cap_msg_type_name(m.type), m.exclusion.excluded ? '+' : '-',
+				        m.exclusion.action, m.exclusion.subject, m.exclusion.object);
 			} else if (m.type == CAP_MSG_PING && (o->silent_after < 0 || *groups < o->silent_after)) {
 				struct cap_msg p = {.type = CAP_MSG_PONG};
 				send_msg(fd, &p);
@@ -217,8 +255,14 @@ static int run_one(const struct opts *o)
 	int r = session(o, &groups);
 	/* bad messages only on the first connection; then behave */
 	again.garbage = again.oversize = false;
-	while (r == 0 && !o->once)
+	while (r == 0 && !o->once) {
+		if (o->hang_after_close)
+			for (;;)
+				pause();
+		if (o->revert_ms > 0)
+			usleep((useconds_t)o->revert_ms * 1000);
 		r = session(&again, &groups);
+	}
 	return 0;
 }
 
@@ -228,7 +272,10 @@ int main(int argc, char **argv)
 		{"silent-after", required_argument, NULL, 'S'}, {"crash-after", required_argument, NULL, 'C'},
 		{"garbage", no_argument, NULL, 'G'},            {"oversize", no_argument, NULL, 'O'},
 		{"once", no_argument, NULL, '1'},               {"upload", no_argument, NULL, 'U'},
-		{"delay", required_argument, NULL, 'D'},        {0}};
+		{"delay", required_argument, NULL, 'D'},        {"attribute", no_argument, NULL, 'A'},
+		{"mark", required_argument, NULL, 'M'},          {"hang-after-close", no_argument, NULL, 'H'},
+		{"revert-ms", required_argument, NULL, 'R'},
+		{0}};
 	struct opts o = {.addr = "127.0.0.1", .port = "7070", .vmsid = "1", .vmid = "1",
 	                 .silent_after = -1, .crash_after = -1};
 	long nclients = 1;
@@ -247,6 +294,10 @@ int main(int argc, char **argv)
 		case 'O': o.oversize = true; break;
 		case '1': o.once = true; break;
 		case 'U': o.upload = true; break;
+		case 'A': o.attribute = true; break;
+		case 'M': o.mark = optarg; break;
+		case 'H': o.hang_after_close = true; break;
+		case 'R': o.revert_ms = strtol(optarg, NULL, 10); break;
 		case 'D': o.delay_ms = strtol(optarg, NULL, 10); break;
 		default: return 2;
 		}

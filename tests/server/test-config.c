@@ -52,7 +52,9 @@ static void test_shipped(void **state)
 	assert_int_equal(c.group_size, 20);
 	assert_int_equal(c.algorithm, SCHED_DAC);
 	assert_int_equal(c.backend, BACKEND_LOCAL);
-	assert_int_equal(c.local_clients, 2);
+	/* clients not given: one per online CPU */
+	assert_int_equal(c.local_clients, (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+	assert_int_equal(c.n_ignored, 0);
 	assert_string_equal(c.client_path, "capture-client");
 	assert_int_equal(c.max_message_size, 1048576);
 	assert_true(c.terminate);
@@ -93,13 +95,50 @@ static void test_errors(void **state)
 	expect_error("<config>\n<global/>\n<bogus/>\n</config>\n", 3, "bogus");
 	expect_error("<config>\n<global algorithm=\"fast\"/>\n</config>\n", 2, "algorithm");
 	expect_error("<config>\n<global\n</config>\n", 3, "");
-	expect_error("<config>\n<virtual-machine-server type=\"vmware-server\"/>\n</config>\n", 2,
-	             "not supported");
+	expect_error("<config>\n<global/>\n<global/>\n</config>\n", 3, "only once");
+	expect_error("<config>\n<no-vm-server/>\n<local-sandbox/>\n</config>\n", 3,
+	             "only one of");
 	struct server_config c;
 	char err[512];
 	assert_int_equal(config_load("/nonexistent/server-config.xml", XSD, &c, err, sizeof(err)),
 	                 -ENOENT);
 	assert_non_null(strstr(err, "/nonexistent/server-config.xml"));
+}
+
+/* Entries of an original Capture-HPC config: reported, counted, ignored. */
+static void test_original_entries(void **state)
+{
+	struct server_config c;
+	char err[512];
+	assert_int_equal(
+		write_cfg("<?xml version=\"1.0\"?>\n"
+		          "<config xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n"
+		          "<global group_size=\"5\" same_vm_revert_delay=\"6\"/>\n"
+		          "<exclusion-list monitor=\"file\" file=\"FileMonitor.exl\"/>\n"
+		          "<preprocessor classname=\"capture.TestPreprocessor\"/>\n"
+		          "<database database-type=\"PostgreSQL\" database-url=\"jdbc:x\" "
+		          "database-username=\"u\" database-password=\"p\"/>\n"
+		          "<virtual-machine-server type=\"vmware-server\" address=\"127.0.0.1\" "
+		          "port=\"902\" username=\"a\" password=\"b\">\n"
+		          "  <virtual-machine vm-path=\"C:\\VMs\\xp.vmx\" client-path=\"C:\\c.bat\" "
+		          "username=\"a\" password=\"b\"/>\n"
+		          "</virtual-machine-server>\n"
+		          "</config>\n"),
+		0);
+	if (config_load(path, XSD, &c, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.n_ignored, 4); /* preprocessor, database, vm server, vm */
+	assert_int_equal(c.backend, BACKEND_LOCAL);
+	assert_string_equal(c.database_url, "results.db");
+	assert_int_equal(c.same_vm_revert_delay, 6);
+	assert_int_equal(c.n_exclusions, 1);
+	/* relative to the config's folder */
+	assert_string_equal(c.exclusions[0].file, "/tmp/FileMonitor.exl");
+	assert_int_equal(write_cfg("<config><virtual-machine-server type=\"no-vm-server\"/></config>"),
+	                 0);
+	assert_int_equal(config_load(path, XSD, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.backend, BACKEND_NONE);
+	assert_int_equal(c.n_ignored, 0);
 }
 
 int main(void)
@@ -108,6 +147,7 @@ int main(void)
 		cmocka_unit_test(test_shipped),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_original_entries),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

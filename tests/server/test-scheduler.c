@@ -152,6 +152,24 @@ static void test_retry_once(void **state)
 	sched_free(s);
 }
 
+/* A client that fails after reporting events: malicious, not retried (seq). */
+static void test_error_after_events(void **state)
+{
+	struct results r;
+	struct scheduler *s = mk(SCHED_SEQ, 2, &r);
+	add_n(s, 2);
+	struct sched_group *g;
+	assert_int_equal(sched_next_group(s, &g), 0);
+	sched_group_done(s, g, VERDICT_ERROR, NULL, true, 0x10004200u);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(r.verdict[i], VERDICT_MALICIOUS);
+		assert_int_equal(r.count[i], 1);
+	}
+	assert_int_equal(sched_next_group(s, &g), -EAGAIN);
+	assert_true(sched_idle(s));
+	sched_free(s);
+}
+
 static void test_priority_and_dups(void **state)
 {
 	struct results r;
@@ -221,6 +239,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dac_one_in_twenty), cmocka_unit_test(test_dac_split_to_front),
 		cmocka_unit_test(test_bulk_per_item),     cmocka_unit_test(test_retry_once),
+		cmocka_unit_test(test_error_after_events),
 		cmocka_unit_test(test_priority_and_dups), cmocka_unit_test(test_many_dups),
 		cmocka_unit_test(test_state_machine),
 	};

@@ -128,6 +128,7 @@ static void test_visit_group_to_client(void **state)
 	assert_int_equal(o.visit.visit_time, 20);
 	assert_int_equal(o.visit.n_items, 2);
 	assert_string_equal(o.visit.items[0].url, items[0].url);
+	assert_int_equal(o.visit.algorithm, CAP_ALG_NONE); /* not sent: like the original */
 	assert_string_equal(o.visit.items[1].id, "null");
 	cap_msg_clear(&o);
 
@@ -220,6 +221,67 @@ static void test_visit_from_client(void **state)
 	assert_int_equal(cap_msg_encode_to_server(&o, &buf, &len), 0);
 	free(buf);
 	cap_msg_clear(&o);
+}
+
+/* Our extension: item malicious="0|1" on a client's visit-event finish. */
+static void test_item_malicious_extension(void **state)
+{
+	struct cap_visit_item it[3] = {
+		{.url = (char *)"http://a/", .has_malicious = true, .malicious = true},
+		{.url = (char *)"http://b/", .has_malicious = true, .malicious = false},
+		{.url = (char *)"http://c/"},
+	};
+	struct cap_msg m = {.type = CAP_MSG_VISIT_EVENT}, o;
+	char *buf = NULL;
+	size_t len;
+
+	m.visit.identifier = (char *)"9";
+	m.visit.type = CAP_VISIT_FINISH;
+	m.visit.algorithm = CAP_ALG_BULK;
+	m.visit.n_items = 3;
+	m.visit.items = it;
+	assert_int_equal(cap_msg_encode_to_server(&m, &buf, &len), 0);
+	assert_non_null(strstr(buf, "<item url=\"http://a/\" malicious=\"1\"/>"));
+	assert_non_null(strstr(buf, "<item url=\"http://b/\" malicious=\"0\"/>"));
+	assert_non_null(strstr(buf, "<item url=\"http://c/\"/>"));
+	free(buf);
+	round_trip(&m, CAP_DIR_TO_SERVER, &o);
+	assert_int_equal(o.visit.n_items, 3);
+	assert_true(o.visit.items[0].has_malicious && o.visit.items[0].malicious);
+	assert_true(o.visit.items[1].has_malicious && !o.visit.items[1].malicious);
+	assert_false(o.visit.items[2].has_malicious);
+	cap_msg_clear(&o);
+
+	/* bad values are rejected */
+	assert_int_equal(dec_client("<visit-event identifier=\"1\" type=\"finish\">"
+				    "<item url=\"http://a/\" malicious=\"yes\"/></visit-event>",
+				    &o),
+			 -EBADMSG);
+	/* server -> client: never encoded; ignored when decoded (unknown attribute) */
+	m.visit.type = CAP_VISIT_GROUP;
+	m.visit.program = (char *)"x";
+	assert_int_equal(cap_msg_encode_to_client(&m, &buf, &len), -EINVAL);
+	assert_int_equal(dec_server("<visit-event identifier=\"1\" program=\"x\" time=\"2\">"
+				    "<item url=\"http://a/\" malicious=\"1\"/></visit-event>",
+				    &o),
+			 0);
+	assert_false(o.visit.items[0].has_malicious);
+	cap_msg_clear(&o);
+
+	/* our other extension: algorithm on a server's group */
+	m.visit.algorithm = CAP_ALG_BULK;
+	for (int i = 0; i < 3; i++)
+		it[i].has_malicious = false;
+	assert_int_equal(cap_msg_encode_to_client(&m, &buf, &len), 0);
+	assert_non_null(strstr(buf, " algorithm=\"bulk\""));
+	free(buf);
+	round_trip(&m, CAP_DIR_TO_CLIENT, &o);
+	assert_int_equal(o.visit.algorithm, CAP_ALG_BULK);
+	cap_msg_clear(&o);
+	assert_int_equal(dec_server("<visit-event identifier=\"1\" program=\"x\" time=\"2\" "
+				    "algorithm=\"fast\"><item url=\"http://a/\"/></visit-event>",
+				    &o),
+			 -EBADMSG);
 }
 
 static void test_item_count_bound(void **state)
@@ -480,6 +542,7 @@ int main(void)
 		cmocka_unit_test(test_item_count_bound),
 		cmocka_unit_test(test_system_event),
 		cmocka_unit_test(test_file_upload),
+		cmocka_unit_test(test_item_malicious_extension),
 		cmocka_unit_test(test_ping_pong),
 		cmocka_unit_test(test_malformed_and_hostile_xml),
 		cmocka_unit_test(test_error_codes),
