@@ -5,6 +5,9 @@
  *   2. starting a process inside (spawn /bin/true and wait for it)
  *   3. revert of a sandbox with 50 processes and 2,000 written files
  *   4. memory per idle sandbox (host MemAvailable delta and cgroup usage)
+ *   5. the revert on the client's critical path, sequential vs build-ahead:
+ *      the gap between the end of one visit and the start of the next, and
+ *      the revert + build moved off it (a visit = a 200 ms process)
  * Uses the test names (state dir, cgroup parent, gateway sbt-gw) and cleans up. */
 #include <errno.h>
 #include <stdio.h>
@@ -169,6 +172,91 @@ static void idle_memory(int n)
 	       n, (double)(before - after) / n, (double)cg / 1024.0 / n);
 }
 
+/* A stand-in for a visit: a process that lasts 200 ms (a real visit lasts
+ * seconds, mostly waiting for the network and the page). */
+static void visit_start(struct sandbox *sb, struct sandbox_process *p)
+{
+	const char *argv[] = {"/bin/sleep", "0.2", NULL};
+	struct sandbox_exec ex;
+	sandbox_exec_init(&ex);
+	ex.argv = argv;
+	if (sandbox_spawn(sb, &ex, p) < 0)
+		exit(1);
+}
+
+static void visit_end(struct sandbox_process *p)
+{
+	int st;
+	if (sandbox_process_wait(p, 30000, &st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "visit failed\n");
+		exit(1);
+	}
+	sandbox_process_done(p);
+}
+
+/*
+ * The client's loop, with network.  Sequential: after a visit, revert its
+ * sandbox and build the next one, then start the next visit.  Build-ahead:
+ * the next sandbox already exists; after a visit the client switches to it
+ * and starts the next visit at once, then reverts the used sandbox and builds
+ * the following one while that visit runs (one thread, as the client does).
+ * "gap" = end of one visit (its process reaped) to the next visit started
+ * (sandbox_spawn returned: the process has exec'd); "off the path" = the
+ * revert + build the build-ahead client does while the visit runs.
+ */
+static void critical_path(int n)
+{
+	struct sandbox_plan plan;
+	sbt_plan(&plan);
+	plan.network = true;
+	double *gap = calloc((size_t)n, sizeof(double)), *rb = calloc((size_t)n, sizeof(double)),
+	       *rv = calloc((size_t)n, sizeof(double));
+	if (!gap || !rb || !rv)
+		exit(1);
+	for (int ahead = 0; ahead < 2; ahead++) {
+		struct sandbox *cur = build(&plan), *next = ahead ? build(&plan) : NULL;
+		struct sandbox_process p;
+		double end = now_ms();
+		for (int i = 0; i <= n; i++) {
+			struct sandbox *old = NULL;
+			double t0 = now_ms();
+			if (i > 0) { /* between visit i-1 and visit i */
+				if (ahead) {
+					old = cur;
+					cur = next;
+				} else {
+					sandbox_free(cur);
+					rv[i - 1] = now_ms() - t0;
+					cur = build(&plan);
+				}
+			}
+			double t1 = now_ms();
+			visit_start(cur, &p);
+			double t2 = now_ms();
+			if (ahead && i > 0) {
+				sandbox_free(old);
+				next = build(&plan);
+			}
+			double t3 = now_ms();
+			visit_end(&p);
+			if (i > 0) {
+				gap[i - 1] = t2 - end;
+				rb[i - 1] = ahead ? t3 - t2 : t1 - t0;
+			}
+			end = now_ms();
+		}
+		row(ahead ? "gap between visits, build-ahead" : "gap between visits, sequential", gap, n);
+		row(ahead ? "  revert+build, off the path" : "  of which revert+build", rb, n);
+		if (!ahead)
+			row("  of which revert", rv, n);
+		sandbox_free(cur);
+		sandbox_free(next);
+	}
+	free(gap);
+	free(rb);
+	free(rv);
+}
+
 int main(int argc, char **argv)
 {
 	int n = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 1000;
@@ -190,6 +278,7 @@ int main(int argc, char **argv)
 	cycles(true, n);
 	spawn_cost(n / 5);
 	busy_revert(20);
+	critical_path(n / 10);
 	idle_memory(20);
 	sandbox_gateway_down(SBT_GW);
 	sbt_cleanup_leftovers();

@@ -1,10 +1,15 @@
 /* capture-sandbox - a thin command line over the sandbox library.
  *
- *   capture-sandbox gateway up [NAME]     create the gateway netns (default capture-gw)
+ *   capture-sandbox gateway up [NAME] [nat [UPLINK_NETNS]]
+ *                                         create the gateway netns (default capture-gw),
+ *                                         with "nat": NAT to the uplink (the default
+ *                                         route of UPLINK_NETNS, default the host)
  *   capture-sandbox gateway down [NAME]   delete it (and every sandbox veth in it)
- *   capture-sandbox run [-n] [-i IMAGE] [-g GWNETNS] [-r] -- CMD [ARGS...]
+ *   capture-sandbox run [-n] [-i IMAGE] [-g GWNETNS] [-r] [-S] [-U] -- CMD [ARGS...]
  *                                         build a sandbox, run CMD inside (as the
- *                                         sandbox user, -r as root; -n with network),
+ *                                         sandbox user, -r as root; -n with network;
+ *                                         -S without the seccomp filter, -U with
+ *                                         user namespaces denied),
  *                                         wait, revert; exits with CMD's status
  * Used by test scripts of other areas (the test web attaches to the gateway).
  */
@@ -19,16 +24,24 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: capture-sandbox gateway up|down [NAME]\n"
-			"       capture-sandbox run [-n] [-r] [-i IMAGE] [-g GWNETNS] -- CMD [ARGS...]\n");
+	fprintf(stderr, "usage: capture-sandbox gateway up [NAME] [nat [UPLINK_NETNS]]\n"
+			"       capture-sandbox gateway down [NAME]\n"
+			"       capture-sandbox run [-n] [-r] [-S] [-U] [-i IMAGE] [-g GWNETNS] -- CMD "
+			"[ARGS...]\n");
 	return 2;
 }
 
 static int cmd_gateway(int argc, char **argv)
 {
-	if (argc < 3 || argc > 4)
+	if (argc < 3 || argc > 6)
 		return usage();
-	struct sandbox_gateway_config cfg = {.netns = argc == 4 ? argv[3] : NULL};
+	struct sandbox_gateway_config cfg = {.netns = argc >= 4 ? argv[3] : NULL};
+	if (argc >= 5) {
+		if (strcmp(argv[2], "up") != 0 || strcmp(argv[4], "nat") != 0)
+			return usage();
+		cfg.nat = true;
+		cfg.uplink_netns = argc == 6 ? argv[5] : NULL;
+	}
 	int r;
 	if (strcmp(argv[2], "up") == 0)
 		r = sandbox_gateway_up(&cfg);
@@ -51,8 +64,14 @@ static int cmd_run(int argc, char **argv)
 	sandbox_exec_init(&ex);
 	int c;
 	optind = 2;
-	while ((c = getopt(argc, argv, "nri:g:")) != -1) {
+	while ((c = getopt(argc, argv, "nrSUi:g:")) != -1) {
 		switch (c) {
+		case 'S':
+			plan.seccomp = false;
+			break;
+		case 'U':
+			plan.allow_userns = false;
+			break;
 		case 'n':
 			plan.network = true;
 			break;

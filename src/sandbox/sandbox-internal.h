@@ -13,6 +13,8 @@
 
 #include "sandbox.h"
 
+struct sock_filter;
+
 #define SB_V2_ROOT "/sys/fs/cgroup/unified"
 #define SB_V1_ROOT "/sys/fs/cgroup"
 #define SB_STATE_DIR "/run/capture/sandbox"
@@ -53,6 +55,10 @@ struct sandbox {
 	uid_t uid;
 	gid_t gid;
 	char home[PATH_MAX];
+
+	/* seccomp filter of spawned processes (shared, never freed); NULL = none */
+	const struct sock_filter *seccomp_prog;
+	unsigned short seccomp_len;
 };
 
 /* Message from the host to pid 1 after the v1 cgroups and veth are ready. */
@@ -90,6 +96,10 @@ int sb_net_create(struct sandbox *sb, const struct sandbox_plan *plan, struct sa
 int sb_net_child(const struct sandbox *sb, int net_index, const char *hostname, struct sb_result *res);
 void sb_net_release(struct sandbox *sb);
 void sb_net_addresses(int index, char gw[16], char inside[16]);
+
+/* sandbox-seccomp.c */
+int sb_seccomp_prepare(struct sandbox *sb, const struct sandbox_plan *plan,
+		       struct sandbox_error *e);
 
 /* sandbox-run.c */
 _Noreturn void sb_init_main(struct sandbox *sb, const struct sandbox_plan *plan, int sync_fd);

@@ -9,15 +9,17 @@
  * SCM_RIGHTS: a status pipe (pid 1 writes the wait status there when it reaps
  * the child), the child cgroup dir (for CLONE_INTO_CGROUP), stdio and extra
  * fds.  The answer carries the child's pidfd.  The child drops to the plan's
- * uid/gid, loses every capability (bounding set too), sets NO_NEW_PRIVS and
- * execs; an exec failure comes back through a CLOEXEC pipe.  If the host
+ * uid/gid, loses every capability (bounding set too), sets NO_NEW_PRIVS,
+ * loads the plan's seccomp filter (sandbox-seccomp.c) and execs; an exec failure comes back through a CLOEXEC pipe.  If the host
  * closes the socket, pid 1 exits and the kernel kills the whole namespace.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
@@ -184,6 +186,13 @@ _Noreturn static void spawn_child(const struct sandbox *sb, const struct spawn_r
 		goto fail;
 	if (chdir(cwd) < 0)
 		goto fail;
+	if (sb->seccomp_len) {
+		/* last: from here on this process is what it will exec */
+		struct sock_fprog fp = {.len = sb->seccomp_len,
+					.filter = (struct sock_filter *)sb->seccomp_prog};
+		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp) < 0)
+			goto fail;
+	}
 	execve(argv[0], argv, envp);
 fail:;
 	int err = errno ? errno : EIO;

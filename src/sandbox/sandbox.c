@@ -49,6 +49,8 @@ void sandbox_plan_init(struct sandbox_plan *plan)
 	plan->gid = SANDBOX_DEFAULT_GID;
 	plan->default_masks = true;
 	plan->network = false;
+	plan->seccomp = true;
+	plan->allow_userns = true;
 }
 
 static bool name_ok(const char *s, size_t max, const char *extra)
@@ -160,9 +162,8 @@ int sandbox_plan_check(const struct sandbox_plan *plan, struct sandbox_error *e)
 			return sb_error_set(e, EINVAL, "plan", "bad hosts entry"), -EINVAL;
 	if (plan->resolver && !name_ok(plan->resolver, 45, ".:"))
 		return sb_error_set(e, EINVAL, "plan", "bad resolver address"), -EINVAL;
-	if (plan->gateway.nat)
-		return sb_error_set(e, EOPNOTSUPP, "plan", "NAT to the uplink is not implemented"),
-		       -EOPNOTSUPP;
+	if (plan->gateway.uplink_netns && !name_ok(plan->gateway.uplink_netns, 15, "_-"))
+		return sb_error_set(e, EINVAL, "plan", "bad uplink netns name"), -EINVAL;
 	if (plan->gateway.netns && !name_ok(plan->gateway.netns, 32, "_-"))
 		return sb_error_set(e, EINVAL, "plan", "bad gateway netns name"), -EINVAL;
 	return check_limits(&plan->limits, e);
@@ -286,7 +287,9 @@ int sandbox_new(const struct sandbox_plan *plan, struct sandbox **ret, struct sa
 	sb->uid = plan->uid;
 	sb->gid = plan->gid;
 	sb->network = plan->network;
-	r = sb_mount_prepare(sb, plan, e);
+	r = sb_seccomp_prepare(sb, plan, e);
+	if (r >= 0)
+		r = sb_mount_prepare(sb, plan, e);
 	if (r >= 0)
 		r = sb_cgroup_create(sb, plan, e);
 	if (r >= 0)

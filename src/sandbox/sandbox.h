@@ -82,8 +82,12 @@ struct sandbox_limits {
 struct sandbox_gateway_config {
 	const char *resolvers[4]; /* extra allowed destinations (port 53 only), IPv4 literals */
 	uint16_t server_port;	  /* TCP port denied towards every address (0 = none) */
-	bool nat;		  /* NAT to the host uplink: not implemented yet, must be false */
+	bool nat;		  /* NAT to the uplink (masquerade out of the device of the
+				     default route, after the egress policy); default false */
 	const char *netns;	  /* gateway netns name; NULL = SANDBOX_GATEWAY_NETNS (tests use their own) */
+	const char *uplink_netns; /* with nat: named netns holding the uplink (its default
+				     route); NULL = the caller's netns, i.e. the host.  Tests
+				     use a fake one so that nothing leaves the machine. */
 };
 
 /* Everything a sandbox is built from.  Pointers are borrowed for the duration
@@ -105,6 +109,15 @@ struct sandbox_plan {
 	const char *resolver;	  /* nameserver for /etc/resolv.conf; default none (empty file) */
 	struct sandbox_gateway_config gateway;
 	struct sandbox_limits limits;
+	/* A deny-list seccomp filter for every process sandbox_spawn() starts
+	 * (kexec, modules, bpf, perf_event_open, userfaultfd, io_uring, keyrings,
+	 * the mount family, ...: EPERM; docs/sandbox.md "Seccomp").  Default true. */
+	bool seccomp;
+	/* With seccomp: may spawned processes create user namespaces?  Default
+	 * true, because Chromium's own sandbox needs them (without them it refuses
+	 * to start unless run with --no-sandbox).  false: clone/unshare with
+	 * CLONE_NEWUSER fail with EPERM and clone3 with ENOSYS (glibc falls back). */
+	bool allow_userns;
 };
 
 /* Why sandbox_new() failed: errno and the step ("plan", "tmpfs", "cgroup",
@@ -132,7 +145,9 @@ int sandbox_new(const struct sandbox_plan *plan, struct sandbox **ret, struct sa
 
 /* Revert: cgroup.kill everything, reap pid 1, drop the tmpfs (and with it the
  * upper layer), remove the cgroups (v2 and v1).  The veth pair goes with the
- * sandbox's netns, which the kernel destroys asynchronously.  NULL is a no-op.
+ * sandbox's netns, which the kernel destroys asynchronously (typically within
+ * tens of ms; its name, index and address cannot be handed to another sandbox
+ * meanwhile: docs/sandbox.md "Veth life cycle").  NULL is a no-op.
  * Cannot fail: every step is attempted (the cgroup removal waits up to 2 s
  * for the kernel to report the cgroup empty). */
 void sandbox_free(struct sandbox *sb);
@@ -215,8 +230,8 @@ struct sandbox_process {
 
 /* Starts a process inside: pid 1 forks it (so fork ancestry from pid 1 holds),
  * it joins the child cgroup (CLONE_INTO_CGROUP), drops to the plan's
- * uid/gid with no capabilities and PR_SET_NO_NEW_PRIVS, sets fds, cwd, env
- * and execs.  An exec failure is returned as its -errno (step detail lost). */
+ * uid/gid with no capabilities and PR_SET_NO_NEW_PRIVS, sets fds, cwd, env,
+ * loads the plan's seccomp filter (also with as_root) and execs.  An exec failure is returned as its -errno (step detail lost). */
 int sandbox_spawn(struct sandbox *sb, const struct sandbox_exec *ex, struct sandbox_process *ret);
 
 /* Waits (up to timeout_ms, -1 = forever) for the process to end and returns

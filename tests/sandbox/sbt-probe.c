@@ -13,6 +13,12 @@
  *                           log "name errno" lines to LOG, end with "done", sleep forever
  *   spin N                  start N sleeping processes (orphans) and exit
  *   files DIR N             create N small files in DIR
+ *   syscalls                try every call of the seccomp deny list with harmless,
+ *                           invalid arguments; print "name errno" (0 = succeeded)
+ *   syscalls32              some of them through the i386 ABI (int $0x80), x86-64 only
+ *   userns                  try unshare/clone/clone3 with CLONE_NEWUSER in children;
+ *                           print "name errno"
+ *   accept-peer PORT        accept connections forever, print "peer ADDR" for each
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +35,8 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/sched.h>
 #include <unistd.h>
 
 static long num(const char *s)
@@ -196,6 +204,159 @@ static int cmd_files(const char *dir, long n)
 	return 0;
 }
 
+/* Every call of the deny list (src/sandbox/sandbox-seccomp.c) with arguments
+ * that make it fail harmlessly (bad pointer, bad fd, bad flags or magic) when
+ * no filter stops it, even as root: the test compares both. */
+static int cmd_syscalls(void)
+{
+	void *bad = (void *)1; /* unmapped: EFAULT */
+	struct {
+		const char *name;
+		long nr;
+		long a[6];
+	} calls[] = {
+		{"kexec_load", SYS_kexec_load, {0, 0, 0, -1L}},
+		{"kexec_file_load", SYS_kexec_file_load, {-1, -1, 0, 0, -1L}},
+		{"init_module", SYS_init_module, {(long)bad, 16, (long)bad}},
+		{"finit_module", SYS_finit_module, {-1, (long)bad, 0}},
+		{"delete_module", SYS_delete_module, {(long)bad, 0}},
+		{"bpf", SYS_bpf, {-1, 0, 0}},
+		{"perf_event_open", SYS_perf_event_open, {(long)bad, 0, -1, -1, 0}},
+		{"userfaultfd", SYS_userfaultfd, {-1}},
+		{"io_uring_setup", SYS_io_uring_setup, {0, (long)bad}},
+		{"io_uring_enter", SYS_io_uring_enter, {-1, 0, 0, 0, 0, 0}},
+		{"io_uring_register", SYS_io_uring_register, {-1, 0, 0, 0}},
+		{"keyctl", SYS_keyctl, {-1, 0, 0, 0, 0}},
+		{"add_key", SYS_add_key, {(long)bad, (long)bad, 0, 0, 0}},
+		{"request_key", SYS_request_key, {(long)bad, (long)bad, 0, 0}},
+		{"mount", SYS_mount, {(long)bad, (long)bad, (long)bad, 0, 0}},
+		{"umount2", SYS_umount2, {(long)bad, 0}},
+		{"pivot_root", SYS_pivot_root, {(long)bad, (long)bad}},
+		{"move_mount", SYS_move_mount, {-1, (long)bad, -1, (long)bad, 0}},
+		{"open_tree", SYS_open_tree, {-1, (long)bad, 0}},
+		{"fsopen", SYS_fsopen, {(long)bad, 0}},
+		{"fsconfig", SYS_fsconfig, {-1, 0, 0, 0, 0}},
+		{"fsmount", SYS_fsmount, {-1, 0, 0}},
+		{"fspick", SYS_fspick, {-1, (long)bad, 0}},
+		{"mount_setattr", SYS_mount_setattr, {-1, (long)bad, 0, (long)bad, 0}},
+		{"swapon", SYS_swapon, {(long)bad, 0}},
+		{"swapoff", SYS_swapoff, {(long)bad}},
+		{"reboot", SYS_reboot, {0, 0, 0, 0}},
+		{"acct", SYS_acct, {(long)bad}},
+		{"quotactl", SYS_quotactl, {0, (long)bad, 0, 0}},
+		{"syslog", SYS_syslog, {-1, 0, 0}},
+		{"settimeofday", SYS_settimeofday, {(long)bad, 0}},
+		{"clock_settime", SYS_clock_settime, {0, (long)bad}},
+		{"clock_adjtime", SYS_clock_adjtime, {0, (long)bad}},
+		{"adjtimex", SYS_adjtimex, {(long)bad}},
+		{"iopl", SYS_iopl, {4}},
+		{"ioperm", SYS_ioperm, {0x10000, 1, 1}},
+		{"open_by_handle_at", SYS_open_by_handle_at, {-1, (long)bad, 0}},
+	};
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		errno = 0;
+		long r = syscall(calls[i].nr, calls[i].a[0], calls[i].a[1], calls[i].a[2],
+				 calls[i].a[3], calls[i].a[4], calls[i].a[5]);
+		printf("%s %d\n", calls[i].name, r < 0 ? errno : 0);
+	}
+	return 0;
+}
+
+#if defined(__x86_64__)
+static long sys32(long nr, long a, long b, long c)
+{
+	long r;
+	__asm__ volatile("int $0x80" : "=a"(r) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory");
+	return r;
+}
+#endif
+
+/* i386 numbers: a 32-bit program must not get around the filter. */
+static int cmd_syscalls32(void)
+{
+#if defined(__x86_64__)
+	static const struct {
+		const char *name;
+		long nr, a, b, c;
+	} calls[] = {
+		{"mount32", 21, 1, 1, 1},	   {"init_module32", 128, 1, 16, 1},
+		{"keyctl32", 288, -1, 0, 0},	   {"perf_event_open32", 336, 1, 0, -1},
+		{"bpf32", 357, -1, 0, 0},	   {"userfaultfd32", 374, -1, 0, 0},
+		{"io_uring_setup32", 425, 0, 1, 0}, {"syslog32", 103, -1, 0, 0},
+	};
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		long r = sys32(calls[i].nr, calls[i].a, calls[i].b, calls[i].c);
+		printf("%s %ld\n", calls[i].name, r < 0 && r > -4096 ? -r : 0);
+	}
+#endif
+	return 0;
+}
+
+/* Each attempt runs in a child (a success changes only that child). */
+static int try_in_child(int how)
+{
+	pid_t p = fork();
+	if (p < 0)
+		return -1;
+	if (p == 0) {
+		long r = -1;
+		if (how == 0) {
+			r = unshare(CLONE_NEWUSER);
+			_exit(r < 0 ? errno : 0);
+		}
+		struct clone_args ca = {.flags = CLONE_NEWUSER, .exit_signal = SIGCHLD};
+		if (how == 1)
+			r = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+		else
+			r = syscall(SYS_clone3, &ca, sizeof(ca));
+		if (r == 0)
+			_exit(0); /* the grandchild in its user namespace */
+		if (r > 0)
+			waitpid((pid_t)r, NULL, 0);
+		_exit(r < 0 ? errno : 0);
+	}
+	int st;
+	if (waitpid(p, &st, 0) < 0 || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+static int cmd_userns(void)
+{
+	printf("unshare-userns %d\n", try_in_child(0));
+	printf("clone-userns %d\n", try_in_child(1));
+	printf("clone3-userns %d\n", try_in_child(2));
+	/* ordinary process creation still works */
+	pid_t p = fork();
+	if (p == 0)
+		_exit(0);
+	printf("fork %d\n", p > 0 && waitpid(p, NULL, 0) == p ? 0 : errno);
+	return 0;
+}
+
+static int cmd_accept_peer(long port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0)
+		return 3;
+	printf("listening\n");
+	fflush(stdout);
+	for (;;) {
+		struct sockaddr_in peer;
+		socklen_t len = sizeof(peer);
+		int c = accept(fd, (struct sockaddr *)&peer, &len);
+		if (c < 0)
+			continue;
+		char buf[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &peer.sin_addr, buf, sizeof(buf));
+		printf("peer %s\n", buf);
+		fflush(stdout);
+		close(c);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -238,6 +399,14 @@ int main(int argc, char **argv)
 		return cmd_escape(argv[2]);
 	if (!strcmp(c, "spin") && argc == 3)
 		return cmd_spin(num(argv[2]));
+	if (!strcmp(c, "syscalls"))
+		return cmd_syscalls();
+	if (!strcmp(c, "syscalls32"))
+		return cmd_syscalls32();
+	if (!strcmp(c, "userns"))
+		return cmd_userns();
+	if (!strcmp(c, "accept-peer") && argc == 3)
+		return cmd_accept_peer(num(argv[2]));
 	if (!strcmp(c, "files") && argc == 4)
 		return cmd_files(argv[2], num(argv[3]));
 	return 64;

@@ -136,6 +136,19 @@ static int count_test_procs(void)
 	return n;
 }
 
+/* The number a shell pipeline prints (0 if none). */
+static int count_cmd(const char *cmd)
+{
+	int n = 0;
+	FILE *p = popen(cmd, "re");
+	if (p) {
+		if (fscanf(p, "%d", &n) != 1)
+			n = 0;
+		pclose(p);
+	}
+	return n;
+}
+
 void sbt_snapshot(struct sbt_snapshot *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -159,13 +172,17 @@ void sbt_snapshot(struct sbt_snapshot *s)
 		fclose(f);
 	if (mem[0])
 		s->cg_v1 += count_entries(mem, true, 2);
-	FILE *p = popen("ip -n " SBT_GW " -o link show 2>/dev/null | grep -c ' csb'", "re");
-	if (p) {
-		if (fscanf(p, "%d", &s->veths) != 1)
-			s->veths = 0;
-		pclose(p);
-	}
+	s->veths = sbt_count_veths();
 	s->procs = count_test_procs();
+	s->gw_nsids = count_cmd("ip -n " SBT_GW " netns list-id 2>/dev/null | grep -c nsid");
+	s->gw_rules = count_cmd("ip netns exec " SBT_GW " nft list ruleset 2>/dev/null | wc -l");
+	s->host_nat = count_cmd("nft list tables 2>/dev/null | grep -c ' capture_nat_sbt'");
+	s->netns = count_cmd("ip netns list 2>/dev/null | grep -c '^sbt-[gplhw]'");
+}
+
+int sbt_count_veths(void)
+{
+	return count_cmd("ip -n " SBT_GW " -o link show 2>/dev/null | grep -c ' csb'");
 }
 
 bool sbt_snapshot_equal(const struct sbt_snapshot *a, const struct sbt_snapshot *b)
@@ -175,8 +192,11 @@ bool sbt_snapshot_equal(const struct sbt_snapshot *a, const struct sbt_snapshot 
 
 void sbt_snapshot_print(const char *what, const struct sbt_snapshot *s)
 {
-	fprintf(stderr, "%s: mounts %d tmpfs %d state %d cg_v2 %d cg_v1 %d veths %d procs %d\n", what,
-		s->mounts, s->tmpfs, s->state_dirs, s->cg_v2, s->cg_v1, s->veths, s->procs);
+	fprintf(stderr,
+		"%s: mounts %d tmpfs %d state %d cg_v2 %d cg_v1 %d veths %d procs %d gw_nsids %d "
+		"gw_rules %d host_nat %d netns %d\n",
+		what, s->mounts, s->tmpfs, s->state_dirs, s->cg_v2, s->cg_v1, s->veths, s->procs,
+		s->gw_nsids, s->gw_rules, s->host_nat, s->netns);
 }
 
 int sbt_sh(const char *cmd)

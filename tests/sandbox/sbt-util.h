@@ -33,7 +33,13 @@ struct sbt_snapshot {
 	int cg_v1;	/* cgroups under the test v1 parents (pids, memory) */
 	int veths;	/* csb* links in the test gateway */
 	int procs;	/* processes in any test cgroup */
+	int gw_nsids;	/* peer netns ids the test gateway knows: sandbox netns still alive */
+	int gw_rules;	/* lines of the test gateway's nftables ruleset */
+	int host_nat;	/* nftables tables capture_nat_sbt* in the host netns */
+	int netns;	/* named netns sbt-{gw,gwn,pub,lan,host,wan} (gateways, test worlds) */
 };
+/* Number of csb* links in the test gateway (cheap: one `ip` call). */
+int sbt_count_veths(void);
 void sbt_snapshot(struct sbt_snapshot *s);
 bool sbt_snapshot_equal(const struct sbt_snapshot *a, const struct sbt_snapshot *b);
 void sbt_snapshot_print(const char *what, const struct sbt_snapshot *s);

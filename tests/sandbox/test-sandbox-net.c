@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,9 +32,12 @@
 #include "sbt-util.h"
 
 #define HOST_PORT "47917"
+#define SBT_GWN "sbt-gwn" /* a second test gateway, with NAT to a fake uplink */
 
 static pid_t listeners[8];
 static int n_listeners;
+static pid_t peer_pid = -1; /* test_nat's listener on the fake uplink */
+static int peer_fd = -1;
 
 static void start_listener(const char *netns, const char *port)
 {
@@ -60,8 +64,16 @@ static void teardown_world(void)
 		waitpid(listeners[i], NULL, 0);
 	}
 	n_listeners = 0;
+	if (peer_pid > 0) {
+		kill(peer_pid, SIGKILL);
+		waitpid(peer_pid, NULL, 0);
+		close(peer_fd);
+		peer_pid = peer_fd = -1;
+	}
 	(void)sbt_sh("ip netns del sbt-pub 2>/dev/null; ip netns del sbt-lan 2>/dev/null; true");
 	sandbox_gateway_down(SBT_GW);
+	sandbox_gateway_down(SBT_GWN);
+	(void)sbt_sh("ip netns del sbt-host 2>/dev/null; ip netns del sbt-wan 2>/dev/null; true");
 }
 
 static int group_setup(void **state)
@@ -221,6 +233,140 @@ static void test_pcap(void **state)
 	(void)state;
 }
 
+/* ---- NAT to the uplink, against a fake uplink (nothing leaves the machine) ----
+ * sbt-host plays the host: its default route goes out of eth0 (203.0.113.2)
+ * to sbt-wan (203.0.113.1, "the internet"), which also answers for a private
+ * address (192.168.88.1) routed through the same uplink.  Gateway sbt-gwn is
+ * created with nat = true and uplink_netns = sbt-host. */
+
+
+static void start_peer_listener(void)
+{
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	peer_pid = fork();
+	assert_true(peer_pid >= 0);
+	if (peer_pid == 0) {
+		dup2(p[1], 1);
+		execl("/usr/sbin/ip", "ip", "netns", "exec", "sbt-wan", getenv("SBT_PROBE"),
+		      "accept-peer", "80", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	peer_fd = p[0];
+	char buf[64] = "";
+	assert_true(read(peer_fd, buf, 10) == 10); /* "listening\n" */
+	assert_int_equal(strncmp(buf, "listening\n", 10), 0);
+}
+
+/* Whatever the listener printed so far (waits up to ms for the first bytes). */
+static void peer_output(char *buf, size_t len, int ms)
+{
+	size_t n = 0;
+	struct pollfd pf = {.fd = peer_fd, .events = POLLIN};
+	while (n + 1 < len && poll(&pf, 1, n ? 50 : ms) > 0) {
+		ssize_t k = read(peer_fd, buf + n, len - 1 - n);
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+	}
+	buf[n] = '\0';
+}
+
+static int nat_world_up(void)
+{
+	return sbt_sh("set -e; ip netns add sbt-host; ip netns add sbt-wan; "
+		      "ip -n sbt-host link add eth0 type veth peer name eth0 netns sbt-wan; "
+		      "ip -n sbt-host link set lo up; ip -n sbt-wan link set lo up; "
+		      "ip -n sbt-host addr add 203.0.113.2/24 dev eth0; ip -n sbt-host link set eth0 up; "
+		      "ip -n sbt-wan addr add 203.0.113.1/24 dev eth0; ip -n sbt-wan link set eth0 up; "
+		      "ip -n sbt-wan addr add 192.168.88.1/32 dev lo; "
+		      "ip -n sbt-host route add default via 203.0.113.1; "
+		      "ip -n sbt-host route add 192.168.88.0/24 via 203.0.113.1; "
+		      "test \"$(ip netns exec sbt-host cat /proc/sys/net/ipv4/ip_forward)\" = 0");
+}
+
+static struct sandbox *build_nat(bool nat)
+{
+	struct sandbox_plan plan;
+	sbt_plan(&plan);
+	plan.network = true;
+	plan.gateway.netns = nat ? SBT_GWN : SBT_GW;
+	plan.gateway.nat = nat;
+	plan.gateway.uplink_netns = nat ? "sbt-host" : NULL;
+	struct sandbox *sb = sbt_build(&plan);
+	assert_non_null(sb);
+	return sb;
+}
+
+static void test_nat(void **state)
+{
+	assert_int_equal(nat_world_up(), 0);
+	start_peer_listener();
+	start_listener("sbt-host", "8081"); /* a service of the (fake) host itself */
+	char out[1024];
+
+	/* without NAT (gateway sbt-gw) the uplink is not reachable at all */
+	struct sandbox *plain = build_nat(false);
+	assert_int_not_equal(try_connect(plain, "203.0.113.1", "80"), 0);
+	sandbox_free(plain);
+
+	struct sandbox *sb = build_nat(true);
+	assert_int_equal(try_connect(sb, "203.0.113.1", "80"), 0);
+	peer_output(out, sizeof(out), 3000);
+	fprintf(stderr, "fake uplink peer saw: %s", out);
+	/* masqueraded: the peer sees the fake host's uplink address only */
+	assert_string_equal(out, "peer 203.0.113.2\n");
+	/* denied destinations stay denied, even when the uplink routes them */
+	assert_int_not_equal(try_connect(sb, "192.168.88.1", "80"), 0);
+	/* the host itself, at its uplink address, is not reachable through NAT */
+	assert_int_not_equal(try_connect(sb, "203.0.113.2", "8081"), 0);
+	peer_output(out, sizeof(out), 500);
+	assert_string_equal(out, ""); /* nothing else arrived at the peer */
+	/* forwarding was switched on for the two devices only */
+	assert_int_equal(sbt_sh("ip netns exec sbt-host sh -c 'test $(cat "
+				"/proc/sys/net/ipv4/ip_forward) = 0 && test $(cat "
+				"/proc/sys/net/ipv4/conf/eth0/forwarding) = 1 && test $(cat "
+				"/proc/sys/net/ipv4/conf/lo/forwarding) = 0'"),
+			 0);
+	sandbox_free(sb);
+
+	/* down: the fake host is back as it was */
+	assert_int_equal(sandbox_gateway_down(SBT_GWN), 0);
+	assert_int_equal(sbt_sh("ip netns exec sbt-host sh -c '! nft list tables | grep -q capture "
+				"&& ! ip -o link show | grep -q capup && test $(cat "
+				"/proc/sys/net/ipv4/conf/eth0/forwarding) = 0' && "
+				"test ! -e /run/capture/gateway-" SBT_GWN ".nat"),
+			 0);
+	kill(peer_pid, SIGKILL);
+	waitpid(peer_pid, NULL, 0);
+	close(peer_fd);
+	peer_pid = peer_fd = -1;
+	(void)sbt_sh("ip netns del sbt-host; ip netns del sbt-wan");
+	(void)state;
+}
+
+/* A plan with NAT but no default route in the uplink netns fails cleanly. */
+static void test_nat_no_route(void **state)
+{
+	assert_int_equal(sbt_sh("ip netns add sbt-host"), 0);
+	struct sandbox_plan plan;
+	sbt_plan(&plan);
+	plan.network = true;
+	plan.gateway.netns = SBT_GWN;
+	plan.gateway.nat = true;
+	plan.gateway.uplink_netns = "sbt-host";
+	struct sandbox *sb = NULL;
+	struct sandbox_error e = {0};
+	assert_int_equal(sandbox_new(&plan, &sb, &e), -ENETUNREACH);
+	assert_string_equal(e.step, "gateway");
+	assert_null(sb);
+	assert_int_equal(access("/run/netns/" SBT_GWN, F_OK), -1);
+	assert_int_equal(access("/run/capture/gateway-" SBT_GWN ".nat", F_OK), -1);
+	(void)sbt_sh("ip netns del sbt-host");
+	(void)state;
+}
+
 int main(void)
 {
 	if (geteuid() != 0) {
@@ -233,6 +379,8 @@ int main(void)
 		cmocka_unit_test(test_denied),
 		cmocka_unit_test(test_no_network),
 		cmocka_unit_test(test_pcap),
+		cmocka_unit_test(test_nat),
+		cmocka_unit_test(test_nat_no_route),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
