@@ -2,8 +2,8 @@
  * for a real browser (fonts, /dev/shm, /proc, a home, the user's passwd
  * entry): Debian's Chromium, started directly (/usr/lib/chromium/chromium)
  * as the sandbox user, dumps the DOM of a data: URL whose script ran.  Run
- * once with --no-sandbox (the mode the visitor uses) and once with
- * Chromium's own sandbox, which needs unprivileged user namespaces inside. */
+ * once with --no-sandbox and once with Chromium's own sandbox (the mode the
+ * visitor uses), which needs unprivileged user namespaces inside. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
