@@ -45,7 +45,7 @@ struct client_options {
 	unsigned load_timeout;
 	/* sandbox */
 	const char *image;
-	const char *hosts[CLIENT_MAX_LIST]; /* "ADDR NAME" */
+	const char *hosts[CLIENT_MAX_LIST + 1]; /* "ADDR NAME", NULL-terminated (visitor_options) */
 	size_t n_hosts;
 	const char *binds[CLIENT_MAX_LIST]; /* "HOSTPATH:INSIDE" */
 	size_t n_binds;
