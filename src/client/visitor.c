@@ -113,8 +113,19 @@ static const char *parse_line(char *line, struct visitor_app *a)
 		return "expected name<TAB>executable[<TAB>yes|no[<TAB>arguments...]]";
 	if (!valid_name(fields[0]))
 		return "bad name (1-63 of [A-Za-z0-9_.+-])";
-	if (fields[1][0] != '/' || has_control(fields[1]) || strlen(fields[1]) >= PATH_MAX)
-		return "the executable must be an absolute path inside the sandbox";
+	/* Our extension: "@builtin" runs a built-in plugin with these arguments
+	 * (e.g. "libreoffice-strict	@libreoffice	yes	macro-security=high"). */
+	size_t b = ELEMENTSOF(builtins);
+	if (fields[1][0] == '@') {
+		for (b = 0; b < ELEMENTSOF(builtins); b++)
+			if (strcasecmp(builtins[b].name, fields[1] + 1) == 0)
+				break;
+		if (b == ELEMENTSOF(builtins))
+			return "unknown built-in application after '@'";
+	} else if (fields[1][0] != '/' || has_control(fields[1]) || strlen(fields[1]) >= PATH_MAX)
+		return "the executable must be an absolute path inside the sandbox, or @builtin";
+	if (b < ELEMENTSOF(builtins) && n < 3)
+		a->download_first = builtins[b].download_first;
 	if (n >= 3) {
 		if (strcasecmp(fields[2], "yes") == 0)
 			a->download_first = true;
@@ -127,7 +138,8 @@ static const char *parse_line(char *line, struct visitor_app *a)
 			return why;
 	}
 	snprintf(a->name, sizeof(a->name), "%s", fields[0]);
-	snprintf(a->executable, sizeof(a->executable), "%s", fields[1]);
+	snprintf(a->executable, sizeof(a->executable), "%s",
+		 b < ELEMENTSOF(builtins) ? builtins[b].executable : fields[1]);
 	for (size_t i = 3; i < n; i++) {
 		if (!(a->args[a->n_args] = strdup(fields[i]))) {
 			app_done(a);
@@ -135,15 +147,15 @@ static const char *parse_line(char *line, struct visitor_app *a)
 		}
 		a->n_args++;
 	}
-	a->plugin = &app_generic_plugin;
+	a->plugin = b < ELEMENTSOF(builtins) ? builtins[b].plugin : &app_generic_plugin;
 	return NULL;
 }
 
 static struct visitor_app *find_name(struct visitor *v, const char *name, bool conf_only)
 {
-	for (size_t i = 0; i < v->n_apps; i++)
-		if (strcasecmp(v->apps[i].name, name) == 0 &&
-		    (!conf_only || v->apps[i].plugin == &app_generic_plugin))
+	/* the built-ins come first in v->apps */
+	for (size_t i = conf_only ? ELEMENTSOF(builtins) : 0; i < v->n_apps; i++)
+		if (strcasecmp(v->apps[i].name, name) == 0)
 			return &v->apps[i];
 	return NULL;
 }

@@ -452,7 +452,9 @@ static void test_conf(void **state)
 			    "badph2\t/usr/bin/x\tno\t{nope}\n"
 			    "bad name\t/usr/bin/x\n"
 			    "onlyname\n"
-			    "testapp\t/usr/bin/second\n";
+			    "testapp\t/usr/bin/second\n"
+			    "lo-strict\t@libreoffice\tyes\tmacro-security=high\n"
+			    "badbuiltin\t@nosuch\n";
 	assert_int_equal(write(fd, conf, sizeof(conf) - 1), (ssize_t)sizeof(conf) - 1);
 	close(fd);
 
@@ -484,8 +486,16 @@ static void test_conf(void **state)
 	a = visitor_find(v, "chromium");
 	assert_ptr_equal(a->plugin, &app_chromium_plugin);
 	assert_string_equal(a->executable, CHROMIUM);
+	/* "@builtin": a built-in plugin with arguments of the conf line */
+	a = visitor_find(v, "lo-strict");
+	assert_non_null(a);
+	assert_ptr_equal(a->plugin, &app_libreoffice_plugin);
+	assert_true(a->download_first);
+	assert_int_equal(a->n_args, 1);
+	assert_string_equal(a->args[0], "macro-security=high");
 	for (const char *const *bad = (const char *const[]){"badexe", "badflag", "badph", "badph2",
-							    "bad name", "bad", "onlyname", NULL};
+							    "bad name", "bad", "onlyname",
+							    "badbuiltin", NULL};
 	     *bad; bad++)
 		assert_null(visitor_find(v, *bad));
 	assert_null(visitor_find(v, NULL));
