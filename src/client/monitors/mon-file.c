@@ -40,6 +40,7 @@
 
 #define MF_BUF (256 * 1024)
 #define MF_HANDLE_MAX 128
+#define MF_DCACHE 4096 /* directory handle -> path cache (direct-mapped) */
 
 struct hset {
 	uint64_t *v;
@@ -59,6 +60,12 @@ struct monitor {
 	unsigned char last_handle[sizeof(struct file_handle) + MF_HANDLE_MAX];
 	size_t last_handle_len;
 	char last_dir[PATH_MAX]; /* sandbox path of last_handle */
+	/* Paths of directories resolved before: a directory removed before its
+	 * children's events are read (ESTALE) is still named. */
+	struct {
+		uint64_t key;
+		char *path;
+	} dcache[MF_DCACHE];
 	struct hset seen;
 	struct hset baseline; /* upper entries present at start() */
 	unsigned options;     /* MON_FILE_* */
@@ -152,9 +159,23 @@ static int dir_path(struct monitor *m, struct file_handle *fh, const char **ret)
 		*ret = m->last_dir;
 		return 0;
 	}
+	uint64_t key = 1469598103934665603ULL;
+	for (size_t i = 0; i < hl; i++)
+		key = (key ^ ((const unsigned char *)fh)[i]) * 1099511628211ULL;
+	key |= 1;
+	size_t slot = key & (MF_DCACHE - 1);
 	_cleanup_close_ int fd = open_by_handle_at(m->root_fd, fh, O_PATH | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		int err = -errno;
+		if (err == -ESTALE && m->dcache[slot].key == key && m->dcache[slot].path) {
+			cap_strlcpy(m->last_dir, m->dcache[slot].path, sizeof(m->last_dir));
+			memcpy(m->last_handle, fh, hl);
+			m->last_handle_len = hl;
+			*ret = m->last_dir;
+			return 0;
+		}
+		return err;
+	}
 	(void)snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	n = readlink(link, host, sizeof(host) - 1);
 	if (n < 0)
@@ -168,6 +189,15 @@ static int dir_path(struct monitor *m, struct file_handle *fh, const char **ret)
 		cap_strlcpy(m->last_dir, host, sizeof(m->last_dir));
 	memcpy(m->last_handle, fh, hl);
 	m->last_handle_len = hl;
+	if (m->dcache[slot].key != key || !m->dcache[slot].path ||
+	    strcmp(m->dcache[slot].path, m->last_dir) != 0) {
+		char *copy = strdup(m->last_dir);
+		if (copy) {
+			free(m->dcache[slot].path);
+			m->dcache[slot].key = key;
+			m->dcache[slot].path = copy;
+		}
+	}
 	*ret = m->last_dir;
 	return 0;
 }
@@ -404,6 +434,8 @@ static void mf_free(struct monitor *m)
 		close(m->root_fd);
 	free(m->seen.v);
 	free(m->baseline.v);
+	for (size_t i = 0; i < MF_DCACHE; i++)
+		free(m->dcache[i].path);
 	exec_map_done(&m->execs);
 	free(m->buf);
 	free(m);

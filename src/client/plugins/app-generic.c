@@ -5,7 +5,8 @@
  * URL (or, for download-first entries, the downloaded file) as argument,
  * stay the visit time, close it.  On Linux "started" is the successful
  * execve (sandbox_spawn reports an exec failure as PROCESS_ERROR), so there
- * is no 60 s start wait; closing is cgroup.kill of the instance's child
+ * is no 60 s start wait, and the visit time starts when the program has
+ * ended on its own or 2 s after its start (see loaded()); closing is cgroup.kill of the instance's child
  * cgroup (immediate, takes double-forked children along).  A generic program
  * gives no page-load signal: visited means "the program ran with the URL",
  * not "the page loaded" (docs/visitor.md); a program that ends on its own
@@ -17,6 +18,7 @@
 #include <sys/wait.h>
 
 #include "app-util.h"
+#include "download.h"
 #include "macro.h"
 #include "plugins.h"
 
@@ -44,6 +46,20 @@ static int build_argv(void *ctx, const struct visitor_app *app, struct visit_gro
 	return 0;
 }
 
+/* A generic program gives no load signal.  It counts as "loaded" (the
+ * visit time starts) when it ends on its own - a downloader or the test
+ * browser is done with the URL then - or GENERIC_SETTLE_MS after its start,
+ * so that visit time 0 does not kill a program before it has acted. */
+#define GENERIC_SETTLE_MS 2000
+
+static int loaded(void *ctx, struct visit_group *g, size_t i, const struct app_instance *inst)
+{
+	(void)ctx;
+	(void)g;
+	(void)i;
+	return inst->exited || download_now_ms() - inst->started_ms >= GENERIC_SETTLE_MS;
+}
+
 /* A program that ended on its own before it was closed, with a failure
  * status or by a signal (a crash), is PROCESS_ERROR with the exit status
  * (128 + signal) as minor code; visited stays true. */
@@ -62,6 +78,7 @@ static int visit_group(const struct visitor_options *opts, const struct visitor_
 	struct app_run run = {
 	    .download_ext = app->download_first ? "bin" : NULL,
 	    .build_argv = build_argv,
+	    .loaded = loaded,
 	    .finish = finish,
 	};
 	return app_run_group(opts, app, g, &run);

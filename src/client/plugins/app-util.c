@@ -71,6 +71,7 @@ int app_start(struct visit_group *g, size_t i, bool bulk, const char *const *arg
 		return r;
 	}
 	inst->started = true;
+	inst->started_ms = download_now_ms();
 	g->urls[i].pid = inst->proc.inner_pid;
 	return 0;
 }

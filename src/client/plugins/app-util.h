@@ -19,6 +19,7 @@ struct app_instance {
 	struct sandbox_process proc;
 	bool started; /* proc is valid */
 	bool exited;  /* it ended (status in exit_status) */
+	int64_t started_ms; /* download_now_ms() when it started */
 	int exit_status;
 	char cgroup[VISITOR_NAME_MAX]; /* child cgroup, "" if none */
 	struct sandbox_process xvfb;   /* headful: its X server, valid if has_xvfb */
