@@ -209,8 +209,18 @@ def main():
           f" {elapsed:.1f} s ({len(want) * 3600 / elapsed:.0f} URLs/h)")
     if MODE == "seq" and visits != len(want):
         fail(f"seq: {visits} visits for {len(want)} URLs")
-    if MODE == "bulk" and visits != (len(want) + 4) // 5:
-        fail(f"bulk: {visits} visits for {len(want)} URLs in groups of 5 (no revisits)")
+    visiting = {}
+    for row in read_log("progress.log"):
+        if len(row) > 3 and row[1] == "visiting":
+            visiting[row[3]] = visiting.get(row[3], 0) + 1
+    if MODE == "bulk":
+        # bulk attributes events to URLs exactly: nothing is visited twice
+        again = [u for u in want if visiting.get(u, 0) != 1]
+        if again:
+            fail(f"bulk: visited more than once (or never): {again}")
+    if MODE in ("seq", "bulk") and reverts != len(want_mal):
+        # one revert per malicious visit: benign visits go on in the same sandbox
+        fail(f"{MODE}: {reverts} reverts for {len(want_mal)} malicious URLs")
     print("ok")
 
 

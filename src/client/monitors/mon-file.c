@@ -332,13 +332,26 @@ static int handle_record(struct monitor *m, const char *rec, const struct fanoti
 		if (!(md->mask & ~(FAN_OPEN_EXEC | FAN_ONDIR)))
 			return 0;
 	}
+	bool stale = r == -ESTALE;
 	if (r < 0 || !path[0]) {
 		/* the directory is gone (ESTALE) or the record is malformed: name unknown */
 		(void)snprintf(path, sizeof(path), "(unknown: %s)", strerror(r < 0 ? -r : EBADMSG));
 	}
-	for (size_t i = 0; i < ELEMENTSOF(bits); i++)
-		if (md->mask & bits[i])
-			one_action(m, bits[i], md->pid, path, newpath[0] ? newpath : "(unknown)");
+	for (size_t i = 0; i < ELEMENTSOF(bits); i++) {
+		if (!(md->mask & bits[i]))
+			continue;
+		if (stale && bits[i] == FAN_DELETE) {
+			/* A deletion inside a directory that is itself gone: if that
+			 * directory was in the lower layer, its removal leaves a
+			 * whiteout that the end-of-visit diff reports by name; if it
+			 * was made during the visit, the file was transient.  Either
+			 * way this nameless Delete adds nothing: suppressed. */
+			m->st.reported++;
+			m->st.suppressed++;
+			continue;
+		}
+		one_action(m, bits[i], md->pid, path, newpath[0] ? newpath : "(unknown)");
+	}
 	return 0;
 }
 
