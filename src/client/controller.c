@@ -18,6 +18,7 @@
  * monitors are made anew for it and the client connects again.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -62,6 +63,7 @@ struct visit {
 	char *identifier;
 	char *program;
 	const struct visitor_app *app;
+	char profile[VISITOR_NAME_MAX]; /* exclusion profile (analyzer), lower case */
 	enum cap_algorithm algorithm;
 	struct visit_group g;
 	struct visit_url *urls;
@@ -440,7 +442,7 @@ static void on_event(void *userdata, const struct cap_event *ev)
 	struct visit *v = c->v;
 	if (!v)
 		return; /* monitors deliver only between start and stop */
-	bool bad = analyzer_unauthorized(c->an, v->app ? v->app->name : NULL, ev);
+	bool bad = analyzer_unauthorized(c->an, v->profile, ev);
 	size_t u = url_of_event(v, ev);
 	char pid[24], cg[24];
 	snprintf(pid, sizeof(pid), "%ld", (long)ev->pid);
@@ -582,9 +584,15 @@ static int visit_start(struct client *c, const struct cap_msg_visit *mv)
 			v->urls[i].major_error = CAP_ERR_PROCESS_ERROR;
 		return -ENOENT;
 	}
-	int r = analyzer_load_profile(c->an, v->app->name);
+	/* The exclusion profile: a built-in plugin's own (so that the aliases
+	 * chrome, oowriter, word, acrobatreader and "@builtin" entries share it),
+	 * else the applications.conf entry's name. */
+	const char *pn = strcmp(v->app->plugin->name, "generic") ? v->app->plugin->name : v->app->name;
+	for (size_t i = 0; pn[i] && i + 1 < sizeof(v->profile); i++)
+		v->profile[i] = (char)tolower((unsigned char)pn[i]);
+	int r = analyzer_load_profile(c->an, v->profile);
 	if (r < 0 && r != -EINVAL)
-		log_error_errno(r, "exclusion profile %s", v->app->name);
+		log_error_errno(r, "exclusion profile %s", v->profile);
 	/* A visit never runs in a sandbox a malicious visit has touched. */
 	if (c->dirty && (r = revert(c)) < 0)
 		return r;
