@@ -87,7 +87,12 @@ static int prepare(void *ctx, struct visit_group *g, size_t i)
 	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 	    "<oor:items xmlns:oor=\"http://openoffice.org/2001/registry\" "
 	    "xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" "
-	    "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n%s%s</oor:items>\n",
+	    "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n%s%s"
+	    /* a set locale: else soffice.bin runs popen("paperconf") on every
+	       start, a shell just like a macro's Shell() (docs/exclusion-lists.md) */
+	    "<item oor:path=\"/org.openoffice.Setup/L10N\"><prop oor:name=\"ooSetupSystemLocale\" "
+	    "oor:op=\"fuse\"><value>en-US</value></prop></item>\n"
+	    "</oor:items>\n",
 	    l1, l2);
 	if (r < 0)
 		return r;
