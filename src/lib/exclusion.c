@@ -220,8 +220,7 @@ fail:
 	return ret;
 }
 
-/* Splits s (modified in place) on runs of TABs into at most max fields. */
-static size_t split_tabs(char *s, char **f, size_t max)
+size_t excl_split_tabs(char *s, char **f, size_t max)
 {
 	size_t n = 0;
 	while (*s) {
@@ -257,7 +256,7 @@ int excl_list_add_line(struct excl_list *l, const char *line, char *err, size_t 
 	memcpy(buf, line, len + 1);
 	while (len > 0 && (buf[len - 1] == '\r' || buf[len - 1] == '\n'))
 		buf[--len] = '\0';
-	n = split_tabs(buf, f, 4);
+	n = excl_split_tabs(buf, f, 4);
 	if (n != 4) {
 		set_err(err, errlen, "%s", "expected 4 TAB-separated columns: +|- action subject object");
 		return -EINVAL;

@@ -57,5 +57,10 @@ int excl_list_load_file(struct excl_list *l, const char *path, excl_error_fn on_
 enum excl_verdict excl_list_match(struct excl_list *l, const char *action, const char *subject,
 				  const char *object);
 
+/* Splits s (modified in place) on runs of TABs, the list format's field
+ * separator, into at most max fields; returns the count, max + 1 if there
+ * are more. */
+size_t excl_split_tabs(char *s, char **f, size_t max);
+
 /* Number of rules loaded. */
 size_t excl_list_size(const struct excl_list *l);

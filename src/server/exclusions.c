@@ -89,25 +89,6 @@ static int msg_type(const char *monitor)
 	return -1; /* connection: no message in the protocol */
 }
 
-/* Splits s in place on runs of TABs (as exclusion.c does). */
-static size_t split_tabs(char *s, char **f, size_t max)
-{
-	size_t n = 0;
-	while (*s) {
-		while (*s == '\t')
-			s++;
-		if (!*s)
-			break;
-		if (n == max)
-			return max + 1;
-		f[n++] = s;
-		s = strchrnul(s, '\t');
-		if (*s)
-			*s++ = '\0';
-	}
-	return n;
-}
-
 static void skip(struct srv_exclusions *x, const char *file, unsigned line, const char *why)
 {
 	log_warnx("%s:%u: exclusion rule skipped: %s", file, line, why);
@@ -133,7 +114,7 @@ static int do_line(struct srv_exclusions *x, struct excl_list *check, const char
 		return 0;
 	}
 	char *f[4];
-	if (split_tabs(line, f, 4) != 4)
+	if (excl_split_tabs(line, f, 4) != 4)
 		return 0; /* excl_list_add_line would have refused it */
 	const char *why = windows_only(monitor, f[1], f[2], f[3]);
 	if (why) {

@@ -162,10 +162,12 @@ def test_determinism(tmp):
 
 
 def browse(url, home):
-    """capture-testapp in the client netns with a private /tmp (mount ns)."""
-    script = (f"mount -t tmpfs testweb-tmp /tmp && mkdir -p /tmp/home && "
+    """capture-testapp in the client netns with a private /tmp (mount ns).
+    The binary is opened before /tmp is replaced (the build may live under
+    /tmp) and run through /proc/self/fd."""
+    script = (f"exec 9< {TESTAPP} && mount -t tmpfs testweb-tmp /tmp && mkdir -p /tmp/home && "
               f"HOME=/tmp/home XDG_CONFIG_HOME=/tmp/home/.config CAPTURE_TESTAPP_ROOT=/tmp/root "
-              f"TMPDIR=/tmp {TESTAPP} browse '{url}'; rc=$?; "
+              f"TMPDIR=/tmp /proc/self/fd/9 browse '{url}'; rc=$?; "
               f"find /tmp -type f | sort; exit $rc")
     return sh("ip", "netns", "exec", CL, "unshare", "-m", "sh", "-c", script, timeout=120)
 
