@@ -744,34 +744,18 @@ static void close_pidfd(const char *rec, const struct fanotify_event_metadata *m
 	}
 }
 
+static void mr_record(void *ctx, const char *rec, const struct fanotify_event_metadata *md)
+{
+	struct monitor *m = ctx;
+	if (md->vers == FANOTIFY_METADATA_VERSION && m->active)
+		handle_record(m, rec, md);
+	else
+		close_pidfd(rec, md);
+}
+
 static int mr_dispatch(struct monitor *m)
 {
-	for (;;) {
-		ssize_t n = read(m->fan_fd, m->buf, MR_BUF);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN ? 0 : -errno;
-		}
-		if (n == 0)
-			return 0;
-		/* records are 4-byte aligned only: copy each header before use */
-		for (size_t off = 0; off + FAN_EVENT_METADATA_LEN <= (size_t)n;) {
-			struct fanotify_event_metadata md;
-			const char *rec = m->buf + off;
-			memcpy(&md, rec, sizeof(md));
-			if (md.event_len < FAN_EVENT_METADATA_LEN || md.event_len > (size_t)n - off ||
-			    md.metadata_len > md.event_len)
-				break;
-			if (md.vers == FANOTIFY_METADATA_VERSION && m->active)
-				handle_record(m, rec, &md);
-			else
-				close_pidfd(rec, &md);
-			if (md.fd >= 0)
-				close(md.fd);
-			off += md.event_len;
-		}
-	}
+	return mon_fan_read(m->fan_fd, m->buf, MR_BUF, mr_record, m);
 }
 
 /* ---- monitor_ops ---- */
@@ -781,8 +765,6 @@ static int mr_new(const struct monitor_target *target, struct proctable *procs,
 {
 	const uint64_t mask = FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_CLOSE_WRITE | FAN_RENAME |
 			      FAN_OPEN_EXEC | FAN_ONDIR;
-	char link[64];
-	ssize_t n;
 	struct monitor *m;
 	int r;
 
@@ -801,26 +783,14 @@ static int mr_new(const struct monitor_target *target, struct proctable *procs,
 		r = -ENOMEM;
 		goto fail;
 	}
-	m->root_fd = openat(target->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (m->root_fd < 0)
-		goto fail_errno;
-	(void)snprintf(link, sizeof(link), "/proc/self/fd/%d", m->root_fd);
-	n = readlink(link, m->prefix, sizeof(m->prefix) - 1);
-	if (n < 0)
-		goto fail_errno;
-	m->prefix[n] = '\0';
-	m->prefix_len = strcmp(m->prefix, "/") == 0 ? 0 : (size_t)n;
-	m->fan_fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_REPORT_PIDFD |
-					  FAN_UNLIMITED_QUEUE | FAN_NONBLOCK | FAN_CLOEXEC,
-				  O_RDONLY | O_LARGEFILE | O_CLOEXEC);
-	if (m->fan_fd < 0)
-		goto fail_errno;
-	if (fanotify_mark(m->fan_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, m->root_fd, NULL) < 0)
-		goto fail_errno;
+	m->fan_fd = mon_fan_open(target->root_fd, mask, &m->root_fd, m->prefix, sizeof(m->prefix),
+				 &m->prefix_len);
+	if (m->fan_fd < 0) {
+		r = m->fan_fd;
+		goto fail;
+	}
 	*ret = m;
 	return 0;
-fail_errno:
-	r = -errno;
 fail:
 	mon_registry_ops.free(m);
 	return r;

@@ -166,10 +166,8 @@ int mon_fid_path(int root_fd, const char *prefix, size_t prefix_len, const void 
 	return 0;
 }
 
-int mon_drain_execs(int fan_fd, int root_fd, const char *prefix, size_t prefix_len,
-		    struct exec_map *x, char *buf, size_t buflen)
+int mon_fan_read(int fan_fd, char *buf, size_t buflen, mon_fan_record_fn fn, void *ctx)
 {
-	char path[PATH_MAX];
 	for (;;) {
 		ssize_t n = read(fan_fd, buf, buflen);
 		if (n < 0) {
@@ -185,22 +183,73 @@ int mon_drain_execs(int fan_fd, int root_fd, const char *prefix, size_t prefix_l
 			if (md.event_len < FAN_EVENT_METADATA_LEN ||
 			    md.event_len > (size_t)n - off || md.metadata_len > md.event_len)
 				break;
-			size_t pos = md.metadata_len;
-			while (md.vers == FANOTIFY_METADATA_VERSION && (md.mask & FAN_OPEN_EXEC) &&
-			       pos + sizeof(struct fanotify_event_info_header) <= md.event_len) {
-				const struct fanotify_event_info_header *hdr =
-				    (const void *)(buf + off + pos);
-				if (hdr->len == 0 || hdr->len > md.event_len - pos)
-					break;
-				if (hdr->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME &&
-				    mon_fid_path(root_fd, prefix, prefix_len, hdr,
-						 md.event_len - pos, path, sizeof(path)) == 0)
-					exec_map_set(x, md.pid, path);
-				pos += hdr->len;
-			}
+			fn(ctx, buf + off, &md);
 			if (md.fd >= 0)
 				close(md.fd);
 			off += md.event_len;
 		}
 	}
+}
+
+int mon_fan_open(int target_root_fd, uint64_t mask, int *ret_root_fd, char *prefix,
+		 size_t prefix_size, size_t *ret_prefix_len)
+{
+	char link[64];
+	int root = openat(target_root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	*ret_root_fd = -1;
+	if (root < 0)
+		return -errno;
+	(void)snprintf(link, sizeof(link), "/proc/self/fd/%d", root);
+	ssize_t n = readlink(link, prefix, prefix_size - 1);
+	if (n < 0) {
+		int r = -errno;
+		close(root);
+		return r;
+	}
+	prefix[n] = '\0';
+	*ret_prefix_len = strcmp(prefix, "/") == 0 ? 0 : (size_t)n;
+	int fan = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_REPORT_PIDFD |
+					FAN_UNLIMITED_QUEUE | FAN_NONBLOCK | FAN_CLOEXEC,
+				O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+	if (fan < 0 || fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, root, NULL) < 0) {
+		int r = -errno;
+		if (fan >= 0)
+			close(fan);
+		close(root);
+		return r;
+	}
+	*ret_root_fd = root;
+	return fan;
+}
+
+struct drain_execs {
+	int root_fd;
+	const char *prefix;
+	size_t prefix_len;
+	struct exec_map *x;
+};
+
+static void drain_exec_record(void *ctx, const char *rec, const struct fanotify_event_metadata *md)
+{
+	struct drain_execs *d = ctx;
+	char path[PATH_MAX];
+	size_t pos = md->metadata_len;
+	while (md->vers == FANOTIFY_METADATA_VERSION && (md->mask & FAN_OPEN_EXEC) &&
+	       pos + sizeof(struct fanotify_event_info_header) <= md->event_len) {
+		const struct fanotify_event_info_header *hdr = (const void *)(rec + pos);
+		if (hdr->len == 0 || hdr->len > md->event_len - pos)
+			break;
+		if (hdr->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME &&
+		    mon_fid_path(d->root_fd, d->prefix, d->prefix_len, hdr, md->event_len - pos, path,
+				 sizeof(path)) == 0)
+			exec_map_set(d->x, md->pid, path);
+		pos += hdr->len;
+	}
+}
+
+int mon_drain_execs(int fan_fd, int root_fd, const char *prefix, size_t prefix_len,
+		    struct exec_map *x, char *buf, size_t buflen)
+{
+	struct drain_execs d = {root_fd, prefix, prefix_len, x};
+	return mon_fan_read(fan_fd, buf, buflen, drain_exec_record, &d);
 }

@@ -59,6 +59,25 @@ void mon_name_process(struct proctable *procs, const struct exec_map *execs, pid
 int mon_fid_path(int root_fd, const char *prefix, size_t prefix_len, const void *info, size_t avail,
 		 char *out, size_t outlen);
 
+struct fanotify_event_metadata;
+/* Called for each well-formed record: rec points at it in the read buffer
+ * (only 4-byte aligned), md is an aligned copy of its header.  The record's
+ * fd, if any, is closed after the call; its pidfd info is the callback's. */
+typedef void (*mon_fan_record_fn)(void *ctx, const char *rec,
+				  const struct fanotify_event_metadata *md);
+/* Reads a non-blocking fanotify group until it is empty, into buf (buflen
+ * bytes), and hands every record to fn.  0 when drained, or -errno. */
+int mon_fan_read(int fan_fd, char *buf, size_t buflen, mon_fan_record_fn fn, void *ctx);
+
+/* Opens what a monitor of the sandbox's overlay needs: *ret_root_fd, the
+ * sandbox root (target_root_fd, an O_PATH fd) reopened O_RDONLY (fanotify_mark
+ * refuses O_PATH); prefix, its host path ("" and *ret_prefix_len 0 if "/");
+ * and a non-blocking notification group (DFID_NAME, pidfd, unlimited queue)
+ * with a FILESYSTEM mark for mask, whose fd is returned.  -errno on failure
+ * (*ret_root_fd is then closed or -1). */
+int mon_fan_open(int target_root_fd, uint64_t mask, int *ret_root_fd, char *prefix,
+		 size_t prefix_size, size_t *ret_prefix_len);
+
 /* Drains a FAN_OPEN_EXEC-only fanotify group (fan_fd, non-blocking) into x;
  * buf of buflen bytes is scratch space.  0 or -errno. */
 int mon_drain_execs(int fan_fd, int root_fd, const char *prefix, size_t prefix_len,
