@@ -37,6 +37,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +56,11 @@ static const char *const mon_names[N_MON] = {"process", "file", "registry", "net
 enum { MON_PROCESS, MON_FILE, MON_REGISTRY, MON_NETWORK };
 
 enum { TAG_SOCK = 1, TAG_SIGNAL, TAG_DONE, TAG_MON = 16 };
+
+/* Sandbox limits a visit ran into (minor error code of its WARNING). */
+#define LIMIT_PIDS 0x1u
+#define LIMIT_MEMORY 0x2u
+#define LIMIT_DISK 0x4u
 
 #define PART_BYTES 32768      /* raw bytes per upload part (original: 8192) */
 #define SEND_QUEUE_MAX (256u << 20)
@@ -77,6 +83,8 @@ struct visit {
 	bool malicious;
 	bool aborted; /* by an event (dac) or by the connection's end */
 	uint64_t n_reported, n_excluded;
+	struct sandbox_cgroup_status limits0; /* at the start: limit counters */
+	unsigned limits_hit;		      /* LIMIT_* reached during the visit */
 	char dir[PATH_MAX];
 	char pcap[PATH_MAX + 16];
 	struct sandbox_capture *cap;
@@ -613,6 +621,7 @@ static int visit_start(struct client *c, const struct cap_msg_visit *mv)
 			mon_network_set_pcap(c->mons[MON_NETWORK], v->pcap);
 		}
 	}
+	(void)sandbox_cgroup_status(c->sb, NULL, &v->limits0);
 	for (int i = 0; i < N_MON; i++)
 		if (c->mons[i] && (r = c->mops[i]->start(c->mons[i])) < 0)
 			return log_error_errno(r, "monitor %s: start", mon_names[i]);
@@ -680,6 +689,23 @@ static void visit_stop(struct client *c)
 		log_warnx("visit %s: monitors lost %" PRIu64 " events: reported as WARNING",
 			  v->identifier, lost);
 	v->result = v->result < 0 ? v->result : lost ? -EOVERFLOW : 0;
+	/* A fork bomb, a memory bomb or a full writable layer is stopped by the
+	 * sandbox's limits; the visit then ends as a WARNING that names them. */
+	struct sandbox_cgroup_status st;
+	if (sandbox_cgroup_status(c->sb, NULL, &st) == 0) {
+		if (st.pids_max_events > v->limits0.pids_max_events)
+			v->limits_hit |= LIMIT_PIDS;
+		if (st.oom_kills > v->limits0.oom_kills)
+			v->limits_hit |= LIMIT_MEMORY;
+	}
+	struct statvfs fs;
+	if (statvfs(sandbox_upper_dir(c->sb), &fs) == 0 && fs.f_bavail == 0)
+		v->limits_hit |= LIMIT_DISK;
+	if (v->limits_hit)
+		log_warnx("visit %s: sandbox limits reached:%s%s%s", v->identifier,
+			  v->limits_hit & LIMIT_PIDS ? " processes" : "",
+			  v->limits_hit & LIMIT_MEMORY ? " memory" : "",
+			  v->limits_hit & LIMIT_DISK ? " disk" : "");
 }
 
 /* Zips the evidence and uploads it (file, parts, file-finished). */
@@ -716,9 +742,16 @@ static void visit_finish(struct client *c)
 									    : v->urls[i].major_error;
 		}
 	enum cap_visit_type type = CAP_VISIT_FINISH;
-	if (v->result == -EOVERFLOW) {
+	if (v->result == -EOVERFLOW || (v->limits_hit && v->result >= 0)) {
+		/* events were lost, or the sandbox's limits stopped something:
+		   the visit is complete, but flagged (items' minor code: LIMIT_*) */
 		type = CAP_VISIT_ERROR;
-		code = CAP_ERR_WARNING; /* events were lost: completed, but flagged */
+		code = CAP_ERR_WARNING;
+		for (size_t i = 0; i < v->g.n_urls; i++)
+			if (!v->urls[i].major_error) {
+				v->urls[i].major_error = CAP_ERR_WARNING;
+				v->urls[i].minor_error = v->limits_hit;
+			}
 	} else if (v->result < 0 && v->result != -ECANCELED) {
 		type = CAP_VISIT_ERROR;
 		code = CAP_ERR_PROCESS_ERROR;

@@ -1,0 +1,53 @@
+#!/bin/bash
+# test-client-standalone.sh BUILD - capture-client without a server
+# (--visit): options and --help, a benign and a malicious page of the test
+# application, a fork bomb stopped by the sandbox's pids limit and reported
+# as a WARNING, and the CSV output escaping.  Root; the test web's netns.
+set -uo pipefail
+build=$(realpath "$1")
+top=$(cd "$(dirname "$0")/../.." && pwd)
+client="$build/src/client/capture-client"
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+BUILD="$build" "$top/scripts/testweb" --no-doc start >/dev/null || { echo "testweb failed"; exit 1; }
+args=(--exclusions "$top/etc/exclusion" --applications "$top/etc/applications.conf"
+      --bind "$build/tests/fixtures/capture-testapp:/usr/local/bin/capture-testapp"
+      --work-dir "$build/client-standalone" --program testapp)
+while read -r addr name; do args+=(--host "$addr=$name"); done < <(BUILD="$build" "$top/scripts/testweb" hosts)
+W=http://www.capture-test.example
+E=http://evil.capture-test.example
+
+"$client" --help | grep -q -- "--visit URL" || fail "--help does not list --visit"
+"$client" --bogus >/dev/null 2>&1; [ $? = 2 ] || fail "a bad option must exit 2"
+"$client" --visit 'not a url' 2>/dev/null; [ $? = 2 ] || fail "a bad URL must exit 2"
+out=$("$client" -s 127.0.0.1 --visit "$W/" 2>&1); [ $? = 2 ] || fail "-s with --visit must exit 2"
+echo "$out" | grep -q "exclude each other" || fail "no message for -s with --visit: $out"
+
+out=$("$client" "${args[@]}" --visit "$W/testapp/benign.html" 2>/dev/null); rc=$?
+[ $rc = 0 ] || fail "benign testapp page: exit $rc"
+echo "$out" | grep -q '^"verdict","'"$W"'/testapp/benign.html","safe"' || fail "benign verdict: $out"
+echo "$out" | grep -q '^"event"' && fail "benign page gave events: $(grep '^"event"' <<<"$out")"
+
+out=$("$client" "${args[@]}" --visit "$E/testapp/drop.html" 2>/dev/null); rc=$?
+[ $rc = 1 ] || fail "drop.html: exit $rc, want 1"
+echo "$out" | grep -q '^"event","[^"]*","file","Create","[0-9]*","/usr/local/bin/capture-testapp","/tmp/capture-testapp-drop.sh"' ||
+	fail "drop.html: no Create of the dropped file: $out"
+echo "$out" | grep -q '^"event","[^"]*","file","Chmod",.*"/tmp/capture-testapp-drop.sh","+x"' ||
+	fail "drop.html: no Chmod +x: $out"
+dir=$(echo "$out" | sed -n 's/^evidence,//p')
+[ -s "$dir/events.csv" ] || fail "no events.csv in the evidence folder '$dir'"
+
+# A name with a newline and a quote: one CSV line, escaped.
+script=$(python3 -c 'import urllib.parse; print(urllib.parse.quote("write /tmp/a\"b x"))')
+out=$("$client" "${args[@]}" --visit "$E/testapp/run?script=$script" 2>/dev/null)
+echo "$out" | grep -q '"/tmp/a""b"' || fail "a quote in a file name is not doubled: $out"
+
+# Fork bomb (20 double-forked sleepers) against a pids limit of 16.
+bomb=$(python3 -c 'import urllib.parse; print(urllib.parse.quote("; ".join(["doublefork { sleep 3000 }"] * 20)))')
+err=$("$client" "${args[@]}" --pids 16 --visit "$E/testapp/run?script=$bomb" 2>&1 >/dev/null); rc=$?
+[ $rc = 1 ] || fail "fork bomb: exit $rc, want 1 (its processes are events)"
+echo "$err" | grep -q "sandbox limits reached: processes" || fail "fork bomb: limit not reported: $err"
+
+[ $fails = 0 ] && echo ok
+exit $((fails > 0))
