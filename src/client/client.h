@@ -54,6 +54,8 @@ struct client_options {
 	uint64_t memory_bytes, tmpfs_bytes, pids;
 	/* monitors */
 	bool file_open, file_read; /* report Open / Read file events */
+	const char *monitors_off[4]; /* monitors switched off (--no-monitor) */
+	size_t n_monitors_off;
 	/* evidence */
 	const char *work_dir; /* local evidence and logs */
 	bool collect_files;   /* collect-modified-files (server option, or --collect) */

@@ -3,7 +3,8 @@
  * the packet capture and the screenshots.  libarchive writes the zip.
  *
  * Files inside the zip are named "files/<sandbox path>", "capture.pcap" and
- * "screenshots/<name>".  Only regular files are stored; a file is opened
+ * "screenshots/<name>", plus "deleted.txt" (the files and folders the visit
+ * deleted, as "deleted<TAB>path" / "replaced-dir<TAB>path").  Only regular files are stored; a file is opened
  * with O_NOFOLLOW below the upper dir (the sandbox can create symlinks
  * there, and must not make us read host files).  At most max_bytes of
  * modified files are stored; what does not fit is listed in "skipped.txt".
@@ -100,10 +101,11 @@ int collector_zip(const char *zip_path, const char *upper_dir, const char *lower
 		return -ENOMEM;
 	int stored = 0, r = 0;
 	struct upper_diff *d = NULL;
-	char *skipped = NULL;
-	size_t skipped_len = 0;
+	char *skipped = NULL, *deleted = NULL;
+	size_t skipped_len = 0, deleted_len = 0;
 	FILE *sk = open_memstream(&skipped, &skipped_len);
-	if (!sk || archive_write_set_format_zip(ar) != ARCHIVE_OK ||
+	FILE *dl = open_memstream(&deleted, &deleted_len);
+	if (!sk || !dl || archive_write_set_format_zip(ar) != ARCHIVE_OK ||
 	    archive_write_open_filename(ar, zip_path) != ARCHIVE_OK) {
 		log_warnx("collector: %s: %s", zip_path, archive_error_string(ar));
 		r = -EIO;
@@ -118,6 +120,8 @@ int collector_zip(const char *zip_path, const char *upper_dir, const char *lower
 		uint64_t budget = max_bytes;
 		for (size_t i = 0; d && i < d->n; i++) {
 			const struct upper_entry *u = &d->entries[i];
+			if (u->kind == UPPER_DELETED || u->kind == UPPER_REPLACED_DIR)
+				fprintf(dl, "%s\t%s\n", upper_kind_name(u->kind), u->sandbox_path);
 			if (!u->host_path || !S_ISREG(u->mode) ||
 			    (u->kind != UPPER_CREATED && u->kind != UPPER_MODIFIED))
 				continue;
@@ -142,6 +146,9 @@ int collector_zip(const char *zip_path, const char *upper_dir, const char *lower
 	fflush(sk);
 	if (skipped_len > 0)
 		add_text(ar, "skipped.txt", skipped);
+	fflush(dl);
+	if (deleted_len > 0)
+		add_text(ar, "deleted.txt", deleted); /* deleted files have no content to keep */
 	if (archive_write_close(ar) != ARCHIVE_OK) {
 		log_warnx("collector: %s: %s", zip_path, archive_error_string(ar));
 		r = -EIO;
@@ -149,7 +156,10 @@ int collector_zip(const char *zip_path, const char *upper_dir, const char *lower
 out:
 	if (sk)
 		fclose(sk);
+	if (dl)
+		fclose(dl);
 	free(skipped);
+	free(deleted);
 	upper_diff_free(d);
 	archive_write_free(ar);
 	return r < 0 ? r : stored;

@@ -301,6 +301,11 @@ static int monitors_new(struct client *c)
 	for (int i = 0; i < N_MON; i++) {
 		if (i == MON_NETWORK && !c->o->network)
 			continue;
+		bool off = false;
+		for (size_t k = 0; k < MIN(c->o->n_monitors_off, (size_t)4); k++)
+			off |= strcmp(c->o->monitors_off[k], mon_names[i]) == 0;
+		if (off)
+			continue;
 		c->mops[i] = monitor_ops_find(mon_names[i]);
 		if (!c->mops[i])
 			return log_error_errno(-ENOENT, "monitor %s", mon_names[i]);
@@ -312,7 +317,7 @@ static int monitors_new(struct client *c)
 			return r;
 	}
 	unsigned ff = (c->o->file_open ? MON_FILE_OPEN : 0) | (c->o->file_read ? MON_FILE_READ : 0);
-	if (ff && (r = mon_file_set_options(c->mons[MON_FILE], ff)) < 0)
+	if (ff && c->mons[MON_FILE] && (r = mon_file_set_options(c->mons[MON_FILE], ff)) < 0)
 		return log_error_errno(r, "monitor file: options");
 	return 0;
 }
@@ -611,13 +616,13 @@ static int visit_start(struct client *c, const struct cap_msg_visit *mv)
 	char p[PATH_MAX + 16];
 	snprintf(p, sizeof(p), "%s/events.csv", v->dir);
 	v->log = fopen(p, "we");
-	if (c->o->network && c->mons[MON_NETWORK]) {
+	if (c->o->network) {
 		snprintf(v->pcap, sizeof(v->pcap), "%s/capture.pcap", v->dir);
 		r = sandbox_capture_start(c->sb, v->pcap, &v->cap);
 		if (r < 0) {
 			log_error_errno(r, "packet capture %s", v->pcap);
 			v->pcap[0] = '\0';
-		} else {
+		} else if (c->mons[MON_NETWORK]) {
 			mon_network_set_pcap(c->mons[MON_NETWORK], v->pcap);
 		}
 	}

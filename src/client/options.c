@@ -35,6 +35,7 @@ enum {
 	OPT_COLLECT,
 	OPT_PCAP,
 	OPT_TRIES,
+	OPT_NO_MONITOR,
 	OPT_REPORT_OPEN,
 	OPT_REPORT_READ,
 	OPT_VERSION,
@@ -74,6 +75,7 @@ static const struct opt opts[] = {
 	{"work-dir", required_argument, OPT_WORK_DIR, "DIR", "local evidence folder (default /var/tmp/capture-client-PID)"},
 	{"collect", no_argument, OPT_COLLECT, NULL, "collect modified files of malicious visits (server option collect-modified-files)"},
 	{"pcap", no_argument, OPT_PCAP, NULL, "keep the packet capture of malicious visits"},
+	{"no-monitor", required_argument, OPT_NO_MONITOR, "NAME", "switch a monitor off: file, process, registry or network (repeatable)"},
 	{"report-open", no_argument, OPT_REPORT_OPEN, NULL, "file monitor: report Open events too (off, as the original's default list)"},
 	{"report-read", no_argument, OPT_REPORT_READ, NULL, "file monitor: report Read events too (off, as the original's default list)"},
 	{"verbose", no_argument, 'v', NULL, "more log output (repeatable)"},
@@ -286,6 +288,15 @@ int client_options_parse(struct client_options *o, int argc, char **argv)
 			break;
 		case OPT_PCAP:
 			o->pcap_malicious = true;
+			break;
+		case OPT_NO_MONITOR:
+			if (strcmp(optarg, "file") && strcmp(optarg, "process") &&
+			    strcmp(optarg, "registry") && strcmp(optarg, "network")) {
+				log_warnx("option --no-monitor: '%s' is not file, process, registry or network",
+					  optarg);
+				return -EINVAL;
+			}
+			o->monitors_off[o->n_monitors_off++ % 4] = optarg;
 			break;
 		case OPT_REPORT_OPEN:
 			o->file_open = true;

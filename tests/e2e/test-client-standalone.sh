@@ -38,6 +38,13 @@ echo "$out" | grep -q '^"event","[^"]*","file","Chmod",.*"/tmp/capture-testapp-d
 dir=$(echo "$out" | sed -n 's/^evidence,//p')
 [ -s "$dir/events.csv" ] || fail "no events.csv in the evidence folder '$dir'"
 
+# --no-monitor file: the dropped file is not seen (and nothing else acts)
+out=$("$client" "${args[@]}" --no-monitor file --visit "$E/testapp/drop.html" 2>/dev/null); rc=$?
+[ $rc = 0 ] || fail "drop.html without the file monitor: exit $rc, want 0"
+grep -q '^"stats","file"' <<<"$out" && fail "--no-monitor file: the file monitor ran"
+grep -q '^"stats","process"' <<<"$out" || fail "--no-monitor file: the process monitor did not run"
+"$client" --no-monitor disk --visit "$W/" >/dev/null 2>&1; [ $? = 2 ] || fail "--no-monitor disk must exit 2"
+
 # A name with a newline and a quote: one CSV line, escaped.
 script=$(python3 -c 'import urllib.parse; print(urllib.parse.quote("write /tmp/a\"b x"))')
 out=$("$client" "${args[@]}" --visit "$E/testapp/run?script=$script" 2>/dev/null)
@@ -48,6 +55,29 @@ bomb=$(python3 -c 'import urllib.parse; print(urllib.parse.quote("; ".join(["dou
 err=$("$client" "${args[@]}" --pids 16 --visit "$E/testapp/run?script=$bomb" 2>&1 >/dev/null); rc=$?
 [ $rc = 1 ] || fail "fork bomb: exit $rc, want 1 (its processes are events)"
 echo "$err" | grep -q "sandbox limits reached: processes" || fail "fork bomb: limit not reported: $err"
+
+# Bulk, 10 URLs, 2 malicious ones that double-fork: exactly those two are
+# attributed (one child cgroup per URL; the grandchild stays in it).
+visits=()
+for i in 0 1 2 3 4 5 6 7 8 9; do
+	case $i in
+	3 | 7) visits+=(--visit "$E/testapp/exec.html?n=$i") ;;
+	*) visits+=(--visit "$W/testapp/benign.html?n=$i") ;;
+	esac
+done
+out=$("$client" "${args[@]}" --algorithm bulk "${visits[@]}" 2>/dev/null); rc=$?
+[ $rc = 1 ] || fail "bulk: exit $rc, want 1"
+for i in 0 1 2 3 4 5 6 7 8 9; do
+	case $i in
+	3 | 7) want="$E/testapp/exec.html?n=$i\",\"malicious" ;;
+	*) want="$W/testapp/benign.html?n=$i\",\"safe" ;;
+	esac
+	grep -qF "\"verdict\",\"$want\"" <<<"$out" || fail "bulk: URL $i: want $want"
+done
+grep -q '^"event","'"$E"'/testapp/exec.html?n=3","file","Create",.*"/tmp/capture-testapp-daemon"' <<<"$out" ||
+	fail "bulk: the double-forked grandchild's file is not attributed to its URL"
+grep '^"event"' <<<"$out" | grep -vq '^"event","'"$E"'/testapp/exec.html?n=[37]"' &&
+	fail "bulk: an event attributed to another URL: $(grep '^"event"' <<<"$out" | grep -v 'exec.html')"
 
 [ $fails = 0 ] && echo ok
 exit $((fails > 0))
