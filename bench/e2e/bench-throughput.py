@@ -118,7 +118,9 @@ class Pipe:
             a, b = os.dup(r_in), os.dup(w_out)  # r_in/w_out may be 3 or 4
             os.dup2(a, 3)
             os.dup2(b, 4)
-        self.p = subprocess.Popen(cmd, preexec_fn=fds, pass_fds=(3, 4, r_in, w_out),
+        # close_fds=False: the pipes are close-on-exec, only fds 3 and 4 (made
+        # by dup2 in the child) are inherited
+        self.p = subprocess.Popen(cmd, preexec_fn=fds, close_fds=False,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(r_in)
         os.close(w_out)
