@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app-util.h"
 #include "cdp.h"
 #include "escape.h"
 #include "macro.h"
@@ -45,7 +46,6 @@
 #include "sandbox.h"
 
 #define START_TIMEOUT_MS     30000 /* from spawn to the browser's first answers */
-#define XVFB_TIMEOUT_MS	     10000
 #define SHOT_TIMEOUT_MS	     5000
 #define CLOSE_TIMEOUT_MS     1000
 #define POLL_MS		     200
@@ -264,55 +264,7 @@ static int make_cgroup(struct sandbox *sb, const char *base, struct browser *b)
 /* Starts Xvfb in the browser's cgroup; *ret_display gets its display number. */
 static int start_xvfb(struct run *run, struct browser *b, unsigned *ret_display)
 {
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return negative_errno();
-	const char *argv[] = {"/usr/bin/Xvfb", "-displayfd", "3",   "-screen", "0",
-			      "1280x1024x24",  "-nolisten",  "tcp", NULL};
-	struct sandbox_exec ex;
-	sandbox_exec_init(&ex);
-	ex.argv = argv;
-	ex.cgroup = b->cgroup;
-	ex.fds[0] = (struct sandbox_fd){.fd = p[1], .target = 3};
-	ex.n_fds = 1;
-	int r = sandbox_spawn(run->g->sb, &ex, &b->xvfb);
-	close(p[1]);
-	if (r < 0) {
-		close(p[0]);
-		b->xvfb.pidfd = b->xvfb.status_fd = -1;
-		return r;
-	}
-	/* -displayfd: it writes "N\n" once it accepts connections. */
-	char num[16] = "";
-	size_t len = 0;
-	uint64_t end = now_ms() + XVFB_TIMEOUT_MS;
-	r = -ETIMEDOUT;
-	while (now_ms() < end && len < sizeof(num) - 1) {
-		if (atomic_load(run->g->abort)) {
-			r = -ECANCELED;
-			break;
-		}
-		struct pollfd pf = {.fd = p[0], .events = POLLIN};
-		if (poll(&pf, 1, POLL_MS) <= 0)
-			continue;
-		ssize_t n = read(p[0], num + len, sizeof(num) - 1 - len);
-		if (n <= 0) {
-			r = -EPIPE; /* Xvfb ended */
-			break;
-		}
-		len += (size_t)n;
-		num[len] = '\0';
-		if (strchr(num, '\n')) {
-			char *e;
-			unsigned long d = strtoul(num, &e, 10);
-			r = (e != num && *e == '\n' && d < 1000) ? 0 : -EBADMSG;
-			if (r == 0)
-				*ret_display = (unsigned)d;
-			break;
-		}
-	}
-	close(p[0]);
-	return r;
+	return app_spawn_xvfb(run->g->sb, b->cgroup, run->g->abort, &b->xvfb, ret_display);
 }
 
 /* Spawns browser #i (profile suffix i, or none when i < 0) in a new child

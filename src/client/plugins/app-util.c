@@ -76,9 +76,11 @@ int app_start(struct visit_group *g, size_t i, bool bulk, const char *const *arg
 	return 0;
 }
 
-int app_start_xvfb(struct visit_group *g, struct app_instance *inst, unsigned *ret_display)
+int app_spawn_xvfb(struct sandbox *sb, const char *cgroup, atomic_bool *abort,
+		   struct sandbox_process *ret, unsigned *ret_display)
 {
 	int p[2];
+	ret->pidfd = ret->status_fd = -1;
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
 	const char *argv[] = {"/usr/bin/Xvfb", "-displayfd", "3",   "-screen", "0",
@@ -86,22 +88,22 @@ int app_start_xvfb(struct visit_group *g, struct app_instance *inst, unsigned *r
 	struct sandbox_exec ex;
 	sandbox_exec_init(&ex);
 	ex.argv = argv;
-	ex.cgroup = inst->cgroup;
+	ex.cgroup = cgroup;
 	ex.fds[0] = (struct sandbox_fd){.fd = p[1], .target = 3};
 	ex.n_fds = 1;
-	int r = sandbox_spawn(g->sb, &ex, &inst->xvfb);
+	int r = sandbox_spawn(sb, &ex, ret);
 	close(p[1]);
 	if (r < 0) {
 		close(p[0]);
+		ret->pidfd = ret->status_fd = -1;
 		return r;
 	}
-	inst->has_xvfb = true;
 	/* -displayfd: Xvfb writes "N\n" once it accepts connections. */
 	char num[16] = "";
 	size_t len = 0;
 	int64_t end = download_now_ms() + 10000;
 	for (;;) {
-		r = download_poll(p[0], POLLIN, end, g->abort);
+		r = download_poll(p[0], POLLIN, end, abort);
 		if (r < 0)
 			break;
 		ssize_t n = read(p[0], num + len, sizeof(num) - 1 - len);
@@ -115,7 +117,7 @@ int app_start_xvfb(struct visit_group *g, struct app_instance *inst, unsigned *r
 		unsigned long d = strtoul(num, &e, 10);
 		if (e != num && *e == '\n') {
 			*ret_display = (unsigned)d;
-			r = d < 10000 ? 0 : -EBADMSG;
+			r = d < 1000 ? 0 : -EBADMSG;
 			break;
 		}
 		if (len >= sizeof(num) - 1 || (*e && *e != '\n')) {
@@ -124,6 +126,13 @@ int app_start_xvfb(struct visit_group *g, struct app_instance *inst, unsigned *r
 		}
 	}
 	close(p[0]);
+	return r;
+}
+
+int app_start_xvfb(struct visit_group *g, struct app_instance *inst, unsigned *ret_display)
+{
+	int r = app_spawn_xvfb(g->sb, inst->cgroup, g->abort, &inst->xvfb, ret_display);
+	inst->has_xvfb = inst->xvfb.pidfd >= 0; /* started: app_stop reaps it */
 	return r;
 }
 

@@ -39,6 +39,12 @@ int app_cgroup(struct visit_group *g, size_t i, bool bulk, struct app_instance *
 /* Starts Xvfb (-displayfd, 1280x1024x24, no TCP) in the instance's cgroup
  * (app_cgroup first) and waits <= 10 s for its display number. */
 int app_start_xvfb(struct visit_group *g, struct app_instance *inst, unsigned *ret_display);
+/* The same for any process slot: Xvfb (-displayfd, 1280x1024x24, no TCP) in
+ * the child cgroup `cgroup`, waiting <= 10 s (abort polled) for its display
+ * number.  ret is valid (pidfd >= 0) iff Xvfb was started, also when -errno
+ * is returned afterwards; the caller reaps it. */
+int app_spawn_xvfb(struct sandbox *sb, const char *cgroup, atomic_bool *abort,
+		   struct sandbox_process *ret, unsigned *ret_display);
 
 /* Starts argv (argv[0] absolute, inside) for URL i in the instance's child
  * cgroup, made by app_cgroup if it does not exist yet.  In bulk mode the URL's
