@@ -354,7 +354,8 @@ static void test_headful(void **state)
 /* Pages that try to stall the visit: an endless script (never loads: the
  * load timeout, the screenshot gives up after its own timeout) and dialogs
  * (answered like a user would); the group still ends and the other tab is
- * fine.  Then a drive-by download lands in ~/Downloads. */
+ * fine.  Then a drive-by download lands in ~/Downloads, also one still in
+ * flight after the load at visit time 0. */
 static void test_hostile(void **state)
 {
 	struct sandbox *sb = build_sandbox();
@@ -394,6 +395,23 @@ static void test_hostile(void **state)
 	struct stat st;
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, 181); /* the complete payload (docs/testweb.md) */
+	check_no_process_left(sb);
+	cleanup_evidence(&gr);
+	sandbox_free(sb);
+
+	/* Visit time 0 and a payload still in flight 2.5 s after the load: the
+	 * browser is not killed under the download, which lands complete. */
+	static const struct expect slow[] = {
+	    {"http://evil.capture-test.example/drive-by-slow.html", 0, 0},
+	    {WWW "/plain.html", 0, 0},
+	};
+	sb = build_sandbox();
+	snprintf(path, sizeof(path), "%s/home/%s/Downloads/update.bin", sandbox_upper_dir(sb),
+		 SANDBOX_DEFAULT_USER);
+	run_group(&gr, sb, &default_opts, CAP_ALG_DAC, slow, ELEMENTSOF(slow), 0);
+	check_results(&gr, slow);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 181);
 	check_no_process_left(sb);
 	cleanup_evidence(&gr);
 	sandbox_free(sb);

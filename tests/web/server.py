@@ -193,8 +193,25 @@ class Handler(BaseHTTPRequestHandler):
         self.done(200, size)
 
     def r_payload(self, query):
-        self.send(200, self.server.web.elf, "application/octet-stream",
-                  (("Content-Disposition", 'attachment; filename="update.bin"'),))
+        ms = self.int_arg(query, "ms", 0, 0, SLOW_MAX_MS)
+        if not ms:
+            return self.send(200, self.server.web.elf, "application/octet-stream",
+                             (("Content-Disposition", 'attachment; filename="update.bin"'),))
+        # Headers first, the body after ms: a download in flight that long.
+        body = self.server.web.elf
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Disposition", 'attachment; filename="update.bin"')
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.flush()
+            half = len(body) // 2
+            self.wfile.write(body[:half])
+            self.wfile.flush()
+            time.sleep(ms / 1000)
+            self.wfile.write(body[half:])
+        self.done(200, len(body))
 
     def r_readme(self, query):
         self.send(200, "A harmless text file from the capture test web.\n",

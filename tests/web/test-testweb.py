@@ -129,7 +129,14 @@ def test_malicious(tmp):
     check(st == 200 and b"download=\"update.bin\"" in b and b".click()" in b, "drive-by page")
     st, h, b = get(f"http://{EVIL}/drive-by-blob.html", tmp)
     check(st == 200 and b"createObjectURL" in b and b"a.download" in b, "drive-by Blob page")
+    st, h, b = get(f"http://{EVIL}/drive-by-slow.html", tmp)
+    check(st == 200 and b"update.bin?ms=2500" in b, "slow drive-by page")
+    t0 = time.monotonic()
+    st, h, slow = get(f"http://{EVIL}/payload/update.bin?ms=600", tmp)
+    check(st == 200 and time.monotonic() - t0 >= 0.6 and slow[:4] == b"\x7fELF" and
+          h.get("content-disposition") == 'attachment; filename="update.bin"', "slow payload")
     st, h, b = get(f"http://{EVIL}/payload/update.bin", tmp)
+    check(b == slow, "slow payload is the same ELF")
     check(st == 200 and b[:4] == b"\x7fELF" and
           h.get("content-disposition") == 'attachment; filename="update.bin"', "ELF as attachment")
     path = f"{tmp}/update.bin"

@@ -147,6 +147,7 @@ struct browser {
 	uint64_t cgroup_id;
 	bool cgroup_made;
 	bool dead;
+	unsigned downloads; /* Browser.downloadWillBegin not yet completed/canceled */
 };
 
 struct tab {
@@ -361,6 +362,7 @@ static int start_browser(struct run *run, struct browser *b, const char *base, i
 	struct json_object *p = json_object_new_object();
 	json_object_object_add(p, "behavior", json_object_new_string("allow"));
 	json_object_object_add(p, "downloadPath", json_object_new_string(dir));
+	json_object_object_add(p, "eventsEnabled", json_object_new_boolean(1));
 	return cdp_send(b->cdp, NULL, "Browser.setDownloadBehavior", p, NULL);
 }
 
@@ -627,6 +629,16 @@ static void dispatch(struct run *run, struct browser *b, struct json_object *msg
 	int64_t id = cdp_msg_id(msg);
 	const char *session = cdp_msg_session(msg);
 	const char *method = cdp_msg_method(msg);
+	if (id <= 0 && !session && method && strcmp(method, "Browser.downloadWillBegin") == 0) {
+		b->downloads++;
+		return;
+	}
+	if (id <= 0 && !session && method && strcmp(method, "Browser.downloadProgress") == 0) {
+		const char *state = cdp_str(cdp_obj(msg, "params"), "state");
+		if (state && strcmp(state, "inProgress") != 0 && b->downloads > 0)
+			b->downloads--;
+		return;
+	}
 	if (id <= 0 && !session && method && strcmp(method, "Target.detachedFromTarget") == 0) {
 		const char *gone = cdp_str(cdp_obj(msg, "params"), "sessionId");
 		for (size_t i = 0; gone && i < run->n_tabs; i++) {
@@ -776,6 +788,16 @@ static bool none_closing(const struct run *run)
 	return none_in(run, TAB_CLOSING);
 }
 
+static bool none_downloading(const struct run *run)
+{
+	for (size_t i = 0; i < run->n_browsers; i++) {
+		const struct browser *b = &run->browsers[i];
+		if (!b->dead && b->cdp && b->downloads > 0)
+			return false;
+	}
+	return true;
+}
+
 /* Loads every started tab, stays, screenshots, closes.  0 or -ECANCELED. */
 static int visit_active(struct run *run)
 {
@@ -798,6 +820,12 @@ static int visit_active(struct run *run)
 		tab_send(run, t, t->session, "Page.captureScreenshot", p, true);
 	}
 	if ((r = pump(run, now_ms() + SHOT_TIMEOUT_MS, none_shooting)) < 0)
+		return r;
+	/* A download the page started (a drive-by) runs on in the browser after
+	 * its tab is closed, but the browser is killed after the group: let it
+	 * land, within the page-load timeout, so that its file is reported and
+	 * kept.  A download that has not begun by now is not waited for. */
+	if ((r = pump(run, now_ms() + run->load_timeout_ms, none_downloading)) < 0)
 		return r;
 
 	for (size_t i = 0; i < run->n_tabs; i++) {
