@@ -1064,6 +1064,7 @@ static int client_init(struct client *c, const struct client_options *o)
 		.headful = o->headful,
 		.load_timeout = o->load_timeout,
 		.hosts = o->hosts,
+		.resolver = o->resolver,
 	};
 	if ((r = visitor_new(&c->vopts, &c->vis)) < 0)
 		return log_error_errno(r, "visitor");

@@ -67,7 +67,7 @@ static const struct opt opts[] = {
 	{"image", required_argument, OPT_IMAGE, "DIR", "guest image (default: the host / with sensitive paths masked)"},
 	{"host", required_argument, OPT_HOST, "ADDR=NAME", "add an /etc/hosts line inside the sandbox (repeatable)"},
 	{"bind", required_argument, OPT_BIND, "HOST:INSIDE", "bind a host file read-only into the sandbox (repeatable)"},
-	{"resolver", required_argument, OPT_RESOLVER, "ADDR", "DNS resolver of the sandbox (default none)"},
+	{"resolver", required_argument, OPT_RESOLVER, "ADDR", "DNS resolver (IPv4) of the sandbox and of the client's downloads (default none)"},
 	{"no-network", no_argument, OPT_NO_NETWORK, NULL, "sandbox without network (loopback only)"},
 	{"memory", required_argument, OPT_MEMORY, "MIB", "sandbox memory limit (default 1024)"},
 	{"tmpfs", required_argument, OPT_TMPFS, "MIB", "sandbox writable layer size (default 1024)"},

@@ -69,6 +69,8 @@ struct visitor_options {
 	unsigned load_timeout;	       /* seconds to wait for a page load; 0 = 30 */
 	const char *const *hosts;      /* "address name" pairs the sandbox resolves, for host-side
 					  downloads (download-first applications); NULL ends */
+	const char *resolver;	       /* the sandbox's DNS resolver (IPv4), for host-side
+					  downloads of other names; NULL = none */
 };
 
 struct visitor;

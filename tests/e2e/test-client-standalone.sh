@@ -79,5 +79,21 @@ grep -q '^"event","'"$E"'/testapp/exec.html?n=3","file","Create",.*"/tmp/capture
 grep '^"event"' <<<"$out" | grep -vq '^"event","'"$E"'/testapp/exec.html?n=[37]"' &&
 	fail "bulk: an event attributed to another URL: $(grep '^"event"' <<<"$out" | grep -v 'exec.html')"
 
+# Names through the test web's DNS (--resolver, no --host entries): the
+# client's own download of a document (through a CNAME), Chromium inside the
+# sandbox (its resolv.conf), and an unknown name.
+dns=(--exclusions "$top/etc/exclusion" --applications "$top/etc/applications.conf"
+     --work-dir "$build/client-standalone" --resolver 198.51.100.10)
+out=$("$client" "${dns[@]}" --program pdf --visit "http://cname.capture-test.example/doc/benign.pdf" 2>&1); rc=$?
+[ $rc = 0 ] || fail "pdf through DNS: exit $rc: $out"
+grep -q '^"verdict","http://cname.capture-test.example/doc/benign.pdf","safe"' <<<"$out" ||
+	fail "pdf through DNS: $out"
+out=$("$client" "${dns[@]}" --program chromium --visit "$W/plain.html" 2>&1); rc=$?
+[ $rc = 0 ] || fail "chromium through DNS: exit $rc: $out"
+grep -q '^"verdict","'"$W"'/plain.html","safe"' <<<"$out" || fail "chromium through DNS: $out"
+out=$("$client" "${dns[@]}" --program pdf --visit "http://nx.example.invalid/a.pdf" 2>&1)
+grep -q '^"verdict","http://nx.example.invalid/a.pdf","safe","NETWORK_ERROR","2"' <<<"$out" ||
+	fail "pdf of an unknown name (NETWORK_ERROR, minor ENOENT): $out"
+
 [ $fails = 0 ] && echo ok
 exit $((fails > 0))

@@ -15,6 +15,7 @@ Host header (evil.* gets the malicious index).  docs/testweb.md lists it all.
 import argparse
 import os
 import signal
+import socket
 import struct
 import sys
 import threading
@@ -240,6 +241,65 @@ class Handler(BaseHTTPRequestHandler):
                   f"<!--capture-testapp {script} -->\n<p>instructions inside</p>\n")
 
 
+DNS_ZONE = "capture-test.example"
+
+
+def dns_answer(query, addr):
+    """The answer to one DNS query (bytes) or None for a message to drop.
+    Names in DNS_ZONE: A = addr (cname.DNS_ZONE is a CNAME to www.DNS_ZONE
+    first), other types no data; every other name NXDOMAIN."""
+    if len(query) < 17 or len(query) > 512:
+        return None
+    qid, flags, qd = struct.unpack(">HHH", query[:6])
+    if flags & 0x8000 or (flags >> 11) & 0xf or qd != 1:
+        return None
+    labels, pos = [], 12
+    while True:
+        if pos >= len(query):
+            return None
+        n = query[pos]
+        if n == 0:
+            pos += 1
+            break
+        if n > 63 or pos + 1 + n > len(query):
+            return None  # no compression in a question
+        labels.append(query[pos + 1:pos + 1 + n])
+        pos += 1 + n
+    if pos + 4 > len(query):
+        return None
+    qtype, qclass = struct.unpack(">HH", query[pos:pos + 4])
+    question = query[12:pos + 4]
+    name = b".".join(labels).decode("ascii", "replace").lower()
+    ours = name == DNS_ZONE or name.endswith("." + DNS_ZONE)
+    rcode = 0 if ours else 3
+    records = []
+    if ours and qtype == 1 and qclass == 1:
+        owner = b"\xc0\x0c"  # the question's name
+        if name == "cname." + DNS_ZONE:
+            target = b"".join(bytes([len(x)]) + x for x in
+                              [b"www"] + DNS_ZONE.encode().split(b".")) + b"\0"
+            records.append(owner + struct.pack(">HHIH", 5, 1, 60, len(target)) + target)
+            owner = target
+        records.append(owner + struct.pack(">HHIH", 1, 1, 60, 4) + bytes(map(int, addr.split("."))))
+    head = struct.pack(">HHHHHH", qid, 0x8180 | (flags & 0x0100) | rcode, 1, len(records), 0, 0)
+    return head + question + b"".join(records)
+
+
+def dns_serve(s, addr, stop):
+    while not stop.is_set():
+        try:
+            query, peer = s.recvfrom(2048)
+        except socket.timeout:
+            continue
+        try:
+            answer = dns_answer(query, addr)
+        except (ValueError, struct.error):
+            answer = None
+        if answer:
+            s.sendto(answer, peer)
+    s.close()
+
+
 ROUTES = {
     "/redirect/301": lambda h, q: h.redirect(301, "/plain.html"),
     "/redirect/302": lambda h, q: h.redirect(302, "/plain.html"),
@@ -262,6 +322,8 @@ def main():
     ap.add_argument("--doc-dir", default="")
     ap.add_argument("--site", default=SITE_DIR)
     ap.add_argument("--pidfile", default="")
+    ap.add_argument("--dns", default="", metavar="ADDR",
+                    help="also answer DNS on ADDR:53 (UDP) for *.capture-test.example")
     a = ap.parse_args()
     web = Web(a.site, a.log, a.doc_dir)
     servers = []
@@ -274,6 +336,11 @@ def main():
     for t in threads:
         t.start()
     stop = threading.Event()
+    if a.dns:  # bound before the pidfile says ready
+        dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        dns.bind((a.dns, 53))
+        dns.settimeout(1.0)
+        threading.Thread(target=dns_serve, args=(dns, a.dns, stop), daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     if a.pidfile:  # written once every port is bound: the readiness signal

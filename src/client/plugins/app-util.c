@@ -192,6 +192,7 @@ void app_download_options(const struct visitor_options *opts, const struct visit
 	*ret = (struct download_options){
 	    .netns_fd = sandbox_netns_fd(g->sb),
 	    .hosts = opts ? opts->hosts : NULL,
+	    .resolver = opts ? opts->resolver : NULL,
 	    .timeout = opts && opts->load_timeout ? opts->load_timeout : 0,
 	    .abort = g->abort,
 	    .out_fd = -1,

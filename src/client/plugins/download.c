@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "dns.h"
 #include "download.h"
 #include "escape.h"
 #include "macro.h"
@@ -30,6 +32,7 @@
 #define HEADER_MAX 16384
 #define HOST_MAX   256
 #define SLICE_MS   200
+#define DNS_TRIES  3
 
 struct url_parts {
 	char host[HOST_MAX]; /* without brackets */
@@ -127,9 +130,74 @@ static int parse_url(const char *url, struct url_parts *u)
 	return 0;
 }
 
-/* Address of u->host: a numeric literal or a name from the hosts pairs. */
+/* Asks resolver (an IPv4 literal, port 53) for name's A record from a
+ * socket in netns_fd: three tries (1, 2, 4 s) until deadline_ms; *abort is
+ * polled (may be NULL).  Errors as dns_parse_a, plus -ETIMEDOUT, -ECANCELED,
+ * -EINVAL (bad resolver or name) and socket errors. */
+static int dns_resolve_a(int netns_fd, const char *resolver, const char *name, int64_t deadline_ms,
+		  atomic_bool *abort, struct in_addr *ret)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(53)};
+	if (!resolver || inet_pton(AF_INET, resolver, &sa.sin_addr) != 1)
+		return -EINVAL;
+	uint16_t id;
+	if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		id = (uint16_t)(ts.tv_nsec ^ getpid());
+	}
+	uint8_t q[DNS_NAME_MAX + 32];
+	int qlen = dns_build_query(name, id, q, sizeof(q));
+	if (qlen < 0)
+		return qlen;
+	_cleanup_close_ int fd = netns_socket(netns_fd, AF_INET, SOCK_DGRAM);
+	if (fd < 0)
+		return fd;
+	/* Connected: only datagrams from the resolver's address and port. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	int last = -ETIMEDOUT;
+	for (unsigned t = 0; t < DNS_TRIES; t++) {
+		int64_t now = download_now_ms();
+		if (now >= deadline_ms)
+			break;
+		int64_t until = MIN(deadline_ms, now + ((int64_t)1000 << t)); /* 1, 2, 4 s */
+		if (send(fd, q, (size_t)qlen, 0) < 0) {
+			if (errno == ECONNREFUSED) /* the ICMP of an earlier try */
+				return -ECONNREFUSED;
+			return -errno;
+		}
+		for (;;) {
+			int r = download_poll(fd, POLLIN, until, abort);
+			if (r == -ETIMEDOUT)
+				break;
+			if (r < 0)
+				return r;
+			uint8_t a[DNS_MSG_MAX];
+			ssize_t n = recv(fd, a, sizeof(a), MSG_DONTWAIT);
+			if (n < 0) {
+				if (errno == EINTR || errno == EAGAIN)
+					continue;
+				return -errno; /* e.g. ECONNREFUSED: nothing listens there */
+			}
+			r = dns_parse_a(a, (size_t)n, id, name, ret);
+			if (r == -EBADMSG) /* not ours or malformed: wait on */
+				continue;
+			if (r == -EAGAIN) { /* the server failed: ask again */
+				last = r;
+				break;
+			}
+			return r;
+		}
+	}
+	return last;
+}
+
+/* Address of u->host: a numeric literal, a name from the hosts pairs (as
+ * the sandbox's /etc/hosts) or else the A record from the sandbox's
+ * resolver (as the sandbox's resolv.conf), asked from its netns. */
 static int resolve(const struct download_options *o, const struct url_parts *u,
-		   struct sockaddr_storage *ss, socklen_t *sl)
+		   int64_t deadline, struct sockaddr_storage *ss, socklen_t *sl)
 {
 	char addr[HOST_MAX] = "";
 	struct in_addr a4;
@@ -146,6 +214,15 @@ static int resolve(const struct download_options *o, const struct url_parts *u,
 				addr[sp - *h] = '\0';
 				break;
 			}
+		}
+		if (!*addr && o->resolver) {
+			struct in_addr a;
+			int r = dns_resolve_a(o->netns_fd, o->resolver, u->host, deadline, o->abort,
+					      &a);
+			if (r < 0)
+				return r == -EINVAL ? -ENOENT : r;
+			if (!inet_ntop(AF_INET, &a, addr, sizeof(addr)))
+				return -EINVAL;
 		}
 		if (!*addr)
 			return -ENOENT;
@@ -557,7 +634,7 @@ static int one_request(const struct download_options *o, SSL_CTX *ctx, const cha
 		return r;
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	r = resolve(o, &u, &ss, &sl);
+	r = resolve(o, &u, deadline, &ss, &sl);
 	if (r < 0)
 		return r;
 	_cleanup_free_ struct conn *c = calloc(1, sizeof(*c));

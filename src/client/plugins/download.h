@@ -30,6 +30,7 @@ struct sandbox;
 struct download_options {
 	int netns_fd;		  /* the sandbox's netns (sandbox_netns_fd) */
 	const char *const *hosts; /* "address name" pairs, NULL ends; may be NULL */
+	const char *resolver;	  /* IPv4 DNS resolver for other names (dns.h); NULL = none */
 	uint64_t max_bytes;	  /* 0 = DOWNLOAD_DEFAULT_MAX_BYTES; more is -EFBIG */
 	unsigned timeout;	  /* seconds; 0 = DOWNLOAD_DEFAULT_TIMEOUT */
 	atomic_bool *abort;	  /* polled every 200 ms; -ECANCELED; may be NULL */
@@ -47,7 +48,8 @@ struct download_result {
 /* GETs url (following up to 5 redirects) and writes the body to o->out_fd.
  * Returns 0 when an answer was received, whatever its status (see
  * ret->status; a body is only written for the final answer), or -errno:
- * -EINVAL bad URL, -EPROTONOSUPPORT not http(s), -ENOENT unknown host name,
+ * -EINVAL bad URL, -EPROTONOSUPPORT not http(s), -ENOENT unknown host name
+ * (not in hosts, NXDOMAIN or no A record), -EAGAIN the resolver failed,
  * -EPROTO TLS handshake failed,
  * -ECONNREFUSED / -ENETUNREACH / -EHOSTUNREACH / ... from connect,
  * -ETIMEDOUT, -EFBIG body too large, -EBADMSG malformed answer, -ELOOP too
