@@ -20,10 +20,10 @@
  *         own profile, all at once.
  * Every wait is bounded: the browser must answer within START_TIMEOUT_MS,
  * a page must load within the load timeout, the screenshots get
- * SHOT_TIMEOUT_MS and the closing CLOSE_TIMEOUT_MS, and *g->abort is looked
- * at every POLL_MS.  At the end every browser's cgroup is killed
- * (cgroup.kill), which takes the zygotes, renderers, crashpad and anything a
- * page started with it.
+ * SHOT_TIMEOUT_MS + SHOT_PER_TAB_MS per tab and the closing
+ * CLOSE_TIMEOUT_MS, and *g->abort is looked at every POLL_MS.  At the end
+ * every browser's cgroup is killed (cgroup.kill), which takes the zygotes,
+ * renderers, crashpad and anything a page started with it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -47,6 +47,7 @@
 
 #define START_TIMEOUT_MS     30000 /* from spawn to the browser's first answers */
 #define SHOT_TIMEOUT_MS	     5000
+#define SHOT_PER_TAB_MS	     500
 #define CLOSE_TIMEOUT_MS     1000
 #define POLL_MS		     200
 #define SHOT_MAX_BYTES	     (48u << 20) /* a decoded PNG; its base64 fits CDP_DEFAULT_MAX_MSG */
@@ -810,6 +811,7 @@ static int visit_active(struct run *run)
 	    (r = pump(run, now_ms() + (uint64_t)run->g->visit_time * 1000, NULL)) < 0)
 		return r;
 
+	uint64_t shots = 0;
 	for (size_t i = 0; i < run->n_tabs; i++) {
 		struct tab *t = &run->tabs[i];
 		if (t->state != TAB_LOADED || t->b->dead)
@@ -818,8 +820,13 @@ static int visit_active(struct run *run)
 		json_object_object_add(p, "format", json_object_new_string("png"));
 		t->state = TAB_SHOOTING;
 		tab_send(run, t, t->session, "Page.captureScreenshot", p, true);
+		shots++;
 	}
-	if ((r = pump(run, now_ms() + SHOT_TIMEOUT_MS, none_shooting)) < 0)
+	/* One browser renders its tabs' screenshots one after another: the
+	 * budget grows with their number (a group of 10 under load took over
+	 * 5 s and lost the last one). */
+	if ((r = pump(run, now_ms() + SHOT_TIMEOUT_MS + shots * SHOT_PER_TAB_MS, none_shooting)) <
+	    0)
 		return r;
 	/* A download the page started (a drive-by) runs on in the browser after
 	 * its tab is closed, but the browser is killed after the group: let it
