@@ -28,9 +28,13 @@ $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) --buildtype=debug -Dfuzz=true -Db_lundef=false
 
 # Every test, in the sanitizer build, then every fuzz target briefly; the last
-# line is the "N passed, N failed" summary that CI reads.
+# line is the "N passed, N failed" summary that CI reads.  The set-up also
+# builds the guest image the capture-image-build test uses (debootstrap from
+# the host's own Debian mirror, like install-deps; reused while unchanged).
 check: deps build build-asan $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD)
+	tests/sandbox/test-capture-image-build.sh --prepare src/sandbox/capture-image \
+		$(ASAN_BUILD) $(ASAN_BUILD)/tests/sandbox
 	scripts/run-tests $(ASAN_BUILD) $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 check-unit: build-asan
