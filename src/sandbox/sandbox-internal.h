@@ -51,6 +51,7 @@ struct sandbox {
 	char veth[16];
 	char addr[16];
 	char gw_addr[16];
+	pid_t capture_reap[4]; /* pcap helpers that reported, still exiting (sb_capture_reap) */
 
 	uid_t uid;
 	gid_t gid;
@@ -95,6 +96,7 @@ int sb_cgroup_open_child(struct sandbox *sb, const char *name, int *ret_fd);
 int sb_net_create(struct sandbox *sb, const struct sandbox_plan *plan, struct sandbox_error *e);
 int sb_net_child(const struct sandbox *sb, int net_index, const char *hostname, struct sb_result *res);
 void sb_net_release(struct sandbox *sb);
+void sb_capture_reap(struct sandbox *sb); /* waits for the pcap helpers left by sandbox_capture_stop */
 void sb_net_addresses(int index, char gw[16], char inside[16]);
 
 /* sandbox-seccomp.c */

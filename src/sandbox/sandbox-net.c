@@ -685,6 +685,7 @@ int sandbox_gateway_down(const char *name)
 /* ---- pcap ---- */
 
 struct sandbox_capture {
+	struct sandbox *sb;
 	pid_t pid;
 	int ctl; /* closing it stops the helper */
 	int result;
@@ -747,9 +748,12 @@ _Noreturn static void capture_helper(const char *nspath, const char *dev, const 
 out:
 	if (d)
 		pcap_dump_close(d);
+	/* The file is complete: report before pcap_close, which waits 30-40 ms
+	 * for the packet socket's release (an RCU grace period); the client
+	 * reaps this process later (sandbox_free). */
+	(void)!write(result, &st, sizeof(st));
 	if (p)
 		pcap_close(p);
-	(void)!write(result, &st, sizeof(st));
 	_exit(st.err ? 1 : 0);
 }
 
@@ -789,12 +793,24 @@ int sandbox_capture_start(struct sandbox *sb, const char *path, struct sandbox_c
 	struct sandbox_capture *cap = calloc(1, sizeof(*cap));
 	if (!cap)
 		return -ENOMEM;
+	cap->sb = sb;
 	cap->pid = child;
 	child = 0;
 	cap->ctl = TAKE_FD(c);
 	cap->result = TAKE_FD(rd);
 	*ret = cap;
 	return 0;
+}
+
+void sb_capture_reap(struct sandbox *sb)
+{
+	for (size_t i = 0; i < ELEMENTSOF(sb->capture_reap); i++) {
+		if (sb->capture_reap[i] <= 0)
+			continue;
+		while (waitpid(sb->capture_reap[i], NULL, 0) < 0 && errno == EINTR)
+			;
+		sb->capture_reap[i] = 0;
+	}
 }
 
 int sandbox_capture_stop(struct sandbox_capture *c, uint64_t *ret_packets, uint64_t *ret_drops)
@@ -808,8 +824,17 @@ int sandbox_capture_stop(struct sandbox_capture *c, uint64_t *ret_packets, uint6
 		n = read(c->result, &st, sizeof(st));
 	while (n < 0 && errno == EINTR);
 	close(c->result);
-	while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	/* A helper that reported is only closing its socket: reaped by
+	 * sandbox_free, off the visit's path (sb_capture_reap). */
+	size_t slot = 0;
+	while (slot < ELEMENTSOF(c->sb->capture_reap) && c->sb->capture_reap[slot] > 0)
+		slot++;
+	if (n == sizeof(st) && slot < ELEMENTSOF(c->sb->capture_reap) &&
+	    waitpid(c->pid, NULL, WNOHANG) == 0)
+		c->sb->capture_reap[slot] = c->pid;
+	else
+		while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
+			;
 	free(c);
 	if (n != sizeof(st))
 		return -EIO;

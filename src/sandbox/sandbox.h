@@ -264,5 +264,8 @@ struct sandbox_capture;
  * process that joins the gateway netns.  -ENODEV without network. */
 int sandbox_capture_start(struct sandbox *sb, const char *path, struct sandbox_capture **ret);
 /* Stops the capture, flushes the file and frees c; *ret_packets and
- * *ret_drops (may be NULL) get libpcap's received and dropped counts. */
+ * *ret_drops (may be NULL) get libpcap's received and dropped counts.  The
+ * file is complete on return; the helper process may still be closing its
+ * socket (30-40 ms) and is reaped by sandbox_free, so a capture must be
+ * stopped before its sandbox is freed. */
 int sandbox_capture_stop(struct sandbox_capture *c, uint64_t *ret_packets, uint64_t *ret_drops);
