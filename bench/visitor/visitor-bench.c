@@ -5,7 +5,8 @@
  * 0; plus the time from setting the abort flag to the return, and the
  * sandbox's peak memory during the visit (sampled every 100 ms).
  *
- *   visitor-bench [ROUNDS]      (default 3; SRCDIR for scripts/testweb)
+ *   visitor-bench [ROUNDS] [bulk]   (default 3; SRCDIR for scripts/testweb;
+ *                                    "bulk": only the largest-bulk-group part)
  */
 #include <errno.h>
 #include <limits.h>
@@ -25,7 +26,7 @@
 #define GW	 "vchr-gw"
 #define WEBNS	 "vchr-web"
 #define WWW	 "http://www.capture-test.example"
-#define MAX_URLS 24
+#define MAX_URLS 48
 
 static double now_s(void)
 {
@@ -43,7 +44,7 @@ static struct sandbox *build(void)
 	plan.network = true;
 	plan.gateway.netns = GW;
 	if (!default_limits) {
-		plan.limits.memory_bytes = 8192ULL << 20;
+		plan.limits.memory_bytes = 16384ULL << 20;
 		plan.limits.pids = 16384;
 	}
 	static const char *names[] = {"www.capture-test.example", "evil.capture-test.example",
@@ -188,6 +189,7 @@ static void row(struct visitor *v, const char *what, enum cap_algorithm alg, siz
 int main(int argc, char **argv)
 {
 	int rounds = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 3;
+	bool bulk_only = argc > 2 && strcmp(argv[2], "bulk") == 0;
 	if (rounds < 1 || rounds > 32)
 		rounds = 3;
 	if (geteuid() != 0) {
@@ -216,6 +218,8 @@ int main(int argc, char **argv)
 	       rounds);
 	printf("%-34s %5s %8s %8s %8s %9s %6s %6s %9s\n", "case", "urls", "min s", "median",
 	       "max s", "s/url", "errors", "fails", "peak MiB");
+	if (bulk_only)
+		goto largest;
 	row(v, "one page (cold browser + load)", CAP_ALG_SEQ, 1, false, rounds);
 	row(v, "group of 10, dac (one browser)", CAP_ALG_DAC, 10, false, rounds);
 	row(v, "group of 10, seq (one browser)", CAP_ALG_SEQ, 10, false, rounds);
@@ -229,10 +233,11 @@ int main(int argc, char **argv)
 	row(v, "abort -> return, dac, 2 tabs", CAP_ALG_DAC, 2, true, rounds);
 	row(v, "abort -> return, bulk, 2 browsers", CAP_ALG_BULK, 2, true, rounds);
 
+largest:
 	printf("\nLargest bulk group (one round each; errors = URLs not loaded)\n");
-	static const size_t sizes[] = {15, 20, 24};
+	static const size_t sizes[] = {24, 32, 40, 48};
 	for (size_t i = 0; i < ELEMENTSOF(sizes); i++)
-		row(v, "bulk, 8 GiB / 16384 pids", CAP_ALG_BULK, sizes[i], false, 1);
+		row(v, "bulk, 16 GiB / 16384 pids", CAP_ALG_BULK, sizes[i], false, 1);
 	default_limits = true;
 	static const size_t small[] = {4, 6, 8, 10};
 	for (size_t i = 0; i < ELEMENTSOF(small); i++)

@@ -341,7 +341,7 @@ static int mn_connect(struct visit_group *g, struct app_instance *inst, unsigned
 			return -ECHILD;
 		if (download_now_ms() >= deadline)
 			return -ETIMEDOUT;
-		struct timespec ts = {.tv_nsec = APP_POLL_MS * 1000000L};
+		struct timespec ts = {.tv_nsec = APP_LOAD_POLL_MS * 1000000L};
 		nanosleep(&ts, NULL);
 	}
 }

@@ -163,6 +163,26 @@ int app_stay(struct visit_group *g, unsigned ms, struct app_instance *inst, size
 	}
 }
 
+/* Waits at most ms milliseconds for one of the instances to end (poll on
+ * their pidfds), so that "loaded = it exited" (pdf, generic) is seen at
+ * once instead of at the next APP_POLL_MS slice (visbench: pdftoppm took
+ * 0.04 s and its visit 0.24 s).  -ECANCELED when *g->abort is set. */
+static int wait_exit(struct visit_group *g, unsigned ms, struct app_instance *inst, size_t n)
+{
+	if (g->abort && atomic_load(g->abort))
+		return -ECANCELED;
+	_cleanup_free_ struct pollfd *p = calloc(n ? n : 1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	nfds_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (inst[i].started && !inst[i].exited && inst[i].proc.pidfd >= 0)
+			p[k++] = (struct pollfd){.fd = inst[i].proc.pidfd, .events = POLLIN};
+	if (poll(p, k, (int)MIN(ms, (unsigned)APP_POLL_MS)) < 0 && errno != EINTR)
+		return -errno;
+	return 0;
+}
+
 void app_stop(struct visit_group *g, struct app_instance *inst)
 {
 	if (inst->cgroup[0]) {
@@ -416,7 +436,7 @@ static int run_visit(const struct visitor_options *opts, struct visit_group *g,
 					g->urls[i].major_error = CAP_ERR_TIMEOUT_ERROR;
 			break;
 		}
-		int r = app_stay(g, APP_POLL_MS, &inst[from], to - from, false);
+		int r = wait_exit(g, APP_LOAD_POLL_MS, &inst[from], to - from);
 		if (r < 0)
 			return r;
 	}

@@ -14,6 +14,9 @@
 /* The sandbox user's home (sandbox.h: /home/USER, default user). */
 #define APP_HOME    "/home/" SANDBOX_DEFAULT_USER
 #define APP_POLL_MS 200
+/* While waiting for "loaded" (a lock file, a process that ends): the check
+ * is one openat2 or waitid, an exit wakes the wait at once (visbench). */
+#define APP_LOAD_POLL_MS 25
 
 struct app_instance {
 	struct sandbox_process proc;
