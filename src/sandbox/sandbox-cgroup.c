@@ -165,6 +165,57 @@ static int set_limits_v1(struct sandbox *sb, const struct sandbox_plan *plan,
 	return 0;
 }
 
+static int read_u64(const char *dir, const char *file, uint64_t *ret)
+{
+	char text[64];
+	int r = read_str(dir, file, text, sizeof(text));
+	if (r < 0)
+		return r;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(text, &end, 10);
+	if (errno || end == text)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int sandbox_set_limits(struct sandbox *sb, uint64_t memory_bytes, uint64_t pids)
+{
+	char v[32];
+	int r;
+	if (memory_bytes) {
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)memory_bytes);
+		if (sb->cg_memory[0]) {
+			/* v1: memory.limit_in_bytes <= memory.memsw.limit_in_bytes at
+			 * every step, so the order depends on the direction. */
+			uint64_t cur = 0;
+			bool up = read_u64(sb->cg_memory, "memory.limit_in_bytes", &cur) == 0 &&
+				  memory_bytes > cur;
+			if (up) {
+				r = write_str(sb->cg_memory, "memory.memsw.limit_in_bytes", v);
+				if (r < 0 && r != -ENOENT)
+					return r;
+			}
+			if ((r = write_str(sb->cg_memory, "memory.limit_in_bytes", v)) < 0)
+				return r;
+			if (!up) {
+				r = write_str(sb->cg_memory, "memory.memsw.limit_in_bytes", v);
+				if (r < 0 && r != -ENOENT)
+					return r;
+			}
+		} else if ((r = write_str(sb->cg_v2, "memory.max", v)) < 0) {
+			return r;
+		}
+	}
+	if (pids) {
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)pids);
+		if ((r = write_str(sb->cg_pids[0] ? sb->cg_pids : sb->cg_v2, "pids.max", v)) < 0)
+			return r;
+	}
+	return 0;
+}
+
 int sb_cgroup_create(struct sandbox *sb, const struct sandbox_plan *plan, struct sandbox_error *e)
 {
 	char parent[PATH_MAX];

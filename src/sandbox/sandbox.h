@@ -181,6 +181,11 @@ struct sandbox_cgroup_status {
 	uint64_t memory_bytes;	  /* current memory use (sandbox-wide) */
 };
 
+/* Changes the sandbox-wide memory (bytes) and pids limits of a built
+ * sandbox (0 = leave as it is), e.g. for a bulk group that runs many
+ * application instances at once.  -EBUSY when memory already in use is
+ * above the new limit and cannot be reclaimed. */
+int sandbox_set_limits(struct sandbox *sb, uint64_t memory_bytes, uint64_t pids);
 /* Creates a child cgroup NAME ([A-Za-z0-9_-], <= 64 chars) under the sandbox's
  * cgroup for attribution (one per visited URL); -EEXIST if it exists (a killed
  * cgroup is never reused: kernel 6.x quirk, see docs/sandbox.md).

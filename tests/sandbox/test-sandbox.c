@@ -381,6 +381,43 @@ static void test_membomb(void **state)
 	(void)state;
 }
 
+/* Limits raised on a built sandbox (a bulk group): what the old limit
+ * killed runs; lowering below the use is refused or reclaims. */
+static void test_set_limits(void **state)
+{
+	struct sandbox_plan plan;
+	sbt_plan(&plan);
+	plan.limits.memory_bytes = 64ULL << 20;
+	plan.limits.pids = 16;
+	struct sandbox *sb = build(&plan);
+	int st;
+	const char *mem[] = {SBT_PROBE, "membomb", "128", NULL};
+	assert_int_equal(sbt_run(sb, mem, NULL, NULL, 0, 30000, &st), 0);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	assert_int_equal(sandbox_set_limits(sb, 512ULL << 20, 0), 0);
+	assert_int_equal(sbt_run(sb, mem, NULL, NULL, 0, 30000, &st), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* 200 sleepers: refused at 16 pids, fine at 4096 */
+	const char *sleepers[] = {"/bin/sh", "-c",
+				  "i=0; while [ $i -lt 200 ]; do sleep 5 & i=$((i+1)); done; "
+				  "echo ok",
+				  NULL};
+	assert_int_equal(sandbox_set_limits(sb, 0, 16), 0);
+	char out[256] = "";
+	assert_int_equal(sbt_run(sb, sleepers, NULL, out, sizeof(out), 30000, &st), 0);
+	assert_null(strstr(out, "ok"));
+	assert_int_equal(sandbox_set_limits(sb, 0, 4096), 0);
+	assert_int_equal(sbt_run(sb, sleepers, NULL, out, sizeof(out), 30000, &st), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_non_null(strstr(out, "ok"));
+	/* memory back down: the bomb is killed again */
+	assert_int_equal(sandbox_set_limits(sb, 64ULL << 20, 0), 0);
+	assert_int_equal(sbt_run(sb, mem, NULL, NULL, 0, 30000, &st), 0);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	sandbox_free(sb);
+	(void)state;
+}
+
 static void test_tmpfs_filler(void **state)
 {
 	struct sandbox_plan plan;
@@ -673,6 +710,7 @@ int main(void)
 		cmocka_unit_test(test_image),	     cmocka_unit_test(test_masks_cpu),
 		cmocka_unit_test(test_copy),	     cmocka_unit_test(test_child_cgroup),
 		cmocka_unit_test(test_forkbomb),     cmocka_unit_test(test_membomb),
+	    cmocka_unit_test(test_set_limits),
 		cmocka_unit_test(test_tmpfs_filler), cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_seccomp),	     cmocka_unit_test(test_net_cycles),
 		cmocka_unit_test(test_cycles),
