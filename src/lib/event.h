@@ -31,7 +31,7 @@ enum cap_event_type {
 struct cap_event {
 	enum cap_event_type type;
 	struct timespec time;	      /* CLOCK_REALTIME when observed */
-	pid_t pid;		      /* acting process, pid as seen inside the sandbox if known, else host pid */
+	pid_t pid;		      /* acting process, pid as seen inside the sandbox; -1 if unknown (never the host pid) */
 	pid_t host_pid;		      /* acting process, host pid (0 if unknown) */
 	uint64_t cgroup_id;	      /* cgroup v2 id of the acting process (0 if unknown); bulk attribution */
 	char process[CAP_PROC_MAX];   /* acting process path (sandbox view) */

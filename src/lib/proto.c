@@ -336,6 +336,10 @@ static int enc_system(struct cap_buf *b, const struct cap_msg_system *s)
 		r = put_attr(b, "object1", s->ev.object1);
 	if (r == 0)
 		r = put_attr(b, "object2", s->ev.object2);
+	/* Our extension (docs/protocol.md): the command line of the process a
+	 * process event is about; an original server ignores the attribute. */
+	if (r == 0 && s->ev.type == CAP_EV_PROCESS && s->ev.cmdline[0] != '\0')
+		r = put_attr(b, "command-line", s->ev.cmdline);
 	if (r == 0)
 		r = cap_buf_puts(b, "/>");
 	return r;
@@ -957,6 +961,10 @@ static int dec_system(struct dctx *d, xmlNode *n, struct cap_msg_system *s)
 		r = get_fixed(d, n, "object1", s->ev.object1, sizeof(s->ev.object1), true);
 	if (r == 0)
 		r = get_fixed(d, n, "object2", s->ev.object2, sizeof(s->ev.object2), false);
+	/* our extension, on process events only (elsewhere it is ignored like
+	 * any unknown attribute) */
+	if (r == 0 && s->ev.type == CAP_EV_PROCESS)
+		r = get_fixed(d, n, "command-line", s->ev.cmdline, sizeof(s->ev.cmdline), false);
 	if (r == 0 && s->ev.action[0] == '\0')
 		return bad(d, "<system-event>: empty action");
 	if (r == 0)

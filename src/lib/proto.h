@@ -166,7 +166,10 @@ struct cap_msg_visit {
 
 struct cap_msg_system {
 	struct cap_ptime time;
-	struct cap_event ev; /* type, pid, process, action, object1, object2 */
+	/* type, pid, process, action, object1, object2; and cmdline: our
+	 * extension attribute `command-line` (process events only, sent when
+	 * non-empty, <= CAP_CMDLINE_MAX - 1 bytes; "" when absent) */
+	struct cap_event ev;
 };
 
 /* file / file-finished / file-accept / file-reject / file-ok / file-error */

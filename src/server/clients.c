@@ -424,16 +424,20 @@ static char *event_line(const struct srv *s, const struct cap_msg_system *m)
 		tbuf[0] = '\0';
 	snprintf(pid, sizeof(pid), "%ld", (long)m->ev.pid);
 	const char *tn = cap_event_type_name(m->ev.type);
+	/* The original's columns; then, for a process event that carries our
+	 * command-line extension (docs/protocol.md), the command line as one
+	 * more column. */
 	const char *f[] = {tn ? tn : "?", tbuf, pid, m->ev.process, m->ev.action, m->ev.object1,
-	                   m->ev.object2};
+	                   m->ev.object2, m->ev.cmdline};
+	size_t nf = ELEMENTSOF(f) - (m->ev.cmdline[0] == '\0');
 	bool bulk = s->cfg->algorithm == SCHED_BULK;
 	struct cap_buf b = {.max = 64 * 1024};
-	for (size_t i = 0; i < ELEMENTSOF(f); i++) {
+	for (size_t i = 0; i < nf; i++) {
 		if (i == 2 && !bulk)
 			continue; /* the processId column is bulk-only, as in the original */
 		_cleanup_free_ char *q = NULL;
 		if (cap_csv_quote(f[i], &q) < 0 || cap_buf_puts(&b, q) < 0 ||
-		    (i + 1 < ELEMENTSOF(f) && cap_buf_puts(&b, ",") < 0)) {
+		    (i + 1 < nf && cap_buf_puts(&b, ",") < 0)) {
 			cap_buf_done(&b);
 			return NULL;
 		}

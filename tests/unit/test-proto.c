@@ -9,6 +9,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
 #include "frame.h"
 #include "proto.h"
 
@@ -348,6 +351,115 @@ static void test_system_event(void **state)
 	cap_buf_done(&b);
 }
 
+/* An original-style reader (ClientEventController.java: SAX, every
+ * attribute into a map, Client.parseEvent takes seven by name): parses the
+ * line with plain libxml2 and returns the value of one attribute (or NULL)
+ * and the number of attributes. */
+static char *orig_attr(const char *line, size_t len, const char *name, int *n_attrs)
+{
+	xmlDoc *doc = xmlReadMemory(line, (int)len, NULL, "UTF-8", XML_PARSE_NONET);
+	assert_non_null(doc);
+	xmlNode *root = xmlDocGetRootElement(doc);
+	assert_non_null(root);
+	assert_string_equal((const char *)root->name, "system-event");
+	int n = 0;
+	for (xmlAttr *a = root->properties; a; a = a->next)
+		n++;
+	*n_attrs = n;
+	xmlChar *v = xmlGetProp(root, (const xmlChar *)name);
+	char *r = v ? strdup((const char *)v) : NULL;
+	xmlFree(v);
+	xmlFreeDoc(doc);
+	return r;
+}
+
+/* Our extension: system-event command-line (process events). */
+static void test_system_command_line(void **state)
+{
+	struct cap_event ev;
+	struct cap_msg m, o;
+	char *buf;
+	size_t len;
+
+	/* hostile: quotes, markup, entities, TAB/LF/CR, a control character,
+	   an invalid UTF-8 byte, and 1023 bytes in all (the bound) */
+	static const char head[] = "/bin/sh -c \"echo '<x>' &amp; a\tb\nc\rd\x01" "e\xff" "f\" ";
+	char cmd[CAP_CMDLINE_MAX];
+	memset(cmd, 'y', sizeof(cmd) - 1);
+	cmd[sizeof(cmd) - 1] = '\0';
+	memcpy(cmd, head, sizeof(head) - 1);
+	cap_event_init(&ev, CAP_EV_PROCESS, "created", "/usr/bin/python3", "7", "/bin/sh");
+	cap_strlcpy(ev.cmdline, cmd, sizeof(ev.cmdline));
+	assert_int_equal(strlen(ev.cmdline), CAP_CMDLINE_MAX - 1);
+	ev.pid = 3;
+	assert_int_equal(cap_msg_system_from_event(&ev, &m), 0);
+	round_trip(&m, CAP_DIR_TO_SERVER, &o);
+	/* what XML 1.0 cannot carry became '?', the rest came back unchanged */
+	char want[CAP_CMDLINE_MAX];
+	memcpy(want, cmd, sizeof(want));
+	*strchr(want, '\x01') = '?';
+	*strchr(want, '\xff') = '?';
+	assert_string_equal(o.system.ev.cmdline, want);
+	assert_string_equal(o.system.ev.object2, "/bin/sh");
+	assert_string_equal(o.system.ev.object1, "7");
+	cap_msg_clear(&o);
+
+	/* an original-style reader still gets its seven attributes */
+	assert_int_equal(cap_msg_encode_to_server(&m, &buf, &len), 0);
+	int n = 0;
+	char *v = orig_attr(buf, len - 2, "object2", &n);
+	assert_int_equal(n, 8);
+	assert_string_equal(v, "/bin/sh");
+	free(v);
+	v = orig_attr(buf, len - 2, "processId", &n);
+	assert_string_equal(v, "3");
+	free(v);
+	v = orig_attr(buf, len - 2, "command-line", &n);
+	assert_string_equal(v, want);
+	free(v);
+	free(buf);
+
+	/* not sent when empty, nor on other event types */
+	cap_event_init(&ev, CAP_EV_PROCESS, "terminated", "/usr/bin/python3", "7", "/bin/sh");
+	assert_int_equal(cap_msg_system_from_event(&ev, &m), 0);
+	assert_int_equal(cap_msg_encode_to_server(&m, &buf, &len), 0);
+	assert_null(strstr(buf, "command-line"));
+	free(buf);
+	cap_event_init(&ev, CAP_EV_FILE, "Write", "/usr/bin/python3", "/tmp/x", "-1");
+	cap_strlcpy(ev.cmdline, "python3 x.py", sizeof(ev.cmdline));
+	assert_int_equal(cap_msg_system_from_event(&ev, &m), 0);
+	assert_int_equal(cap_msg_encode_to_server(&m, &buf, &len), 0);
+	assert_null(strstr(buf, "command-line"));
+	free(buf);
+
+	/* decoding: absent = ""; on a file event ignored; over the bound refused */
+	assert_int_equal(dec_client("<system-event time=\"1/1/2020 0:0:0.0\" type=\"process\" "
+				    "processId=\"1\" process=\"p\" action=\"created\" object1=\"2\" "
+				    "object2=\"/bin/true\"/>",
+				    &o),
+			 0);
+	assert_string_equal(o.system.ev.cmdline, "");
+	cap_msg_clear(&o);
+	assert_int_equal(dec_client("<system-event time=\"1/1/2020 0:0:0.0\" type=\"file\" "
+				    "processId=\"1\" process=\"p\" action=\"Write\" object1=\"/x\" "
+				    "command-line=\"sh x\"/>",
+				    &o),
+			 0);
+	assert_string_equal(o.system.ev.cmdline, "");
+	cap_msg_clear(&o);
+	struct cap_buf b = {0};
+	assert_int_equal(cap_buf_puts(&b, "<system-event time=\"1/1/2020 0:0:0.0\" type=\"process\" "
+					  "processId=\"1\" process=\"p\" action=\"created\" "
+					  "object1=\"2\" object2=\"/bin/true\" command-line=\""),
+			 0);
+	for (int i = 0; i < CAP_CMDLINE_MAX; i++)
+		assert_int_equal(cap_buf_puts(&b, "x"), 0);
+	assert_int_equal(cap_buf_puts(&b, "\"/>"), 0);
+	assert_int_equal(dec_client(b.data, &o), -EBADMSG);
+	assert_non_null(strstr(err, "command-line"));
+	cap_buf_done(&b);
+}
+
 static void test_file_upload(void **state)
 {
 	unsigned char data[300];
@@ -541,6 +653,7 @@ int main(void)
 		cmocka_unit_test(test_visit_from_client),
 		cmocka_unit_test(test_item_count_bound),
 		cmocka_unit_test(test_system_event),
+		cmocka_unit_test(test_system_command_line),
 		cmocka_unit_test(test_file_upload),
 		cmocka_unit_test(test_item_malicious_extension),
 		cmocka_unit_test(test_ping_pong),
