@@ -76,7 +76,7 @@ static void time_polls(struct mpt_ctx *c, const char *what)
 
 static int bench_sockdiag(struct mpt_ctx *c)
 {
-	printf("\n| sock_diag snapshot | first poll ms | steady poll ms (TCP dump skipped 9 of 10 when unchanged) |\n|---|---|---|\n");
+	printf("\n| sock_diag snapshot | first poll ms | steady poll ms (full TCP dump skipped while unchanged, listeners only; at most 99 of 100) |\n|---|---|---|\n");
 	mon_process_ops.start(c->mp);
 	mon_network_ops.start(c->mn);
 	time_polls(c, "idle sandbox (0 sockets)");

@@ -163,8 +163,21 @@ int analyzer_add_rule(struct analyzer *a, enum cap_event_type type, bool exclude
 {
 	char sign = excluded ? '+' : '-';
 	char err[256] = "";
-	if (a->n_pushed == MAX_PUSHED)
+	if ((int)type < 0 || type >= CAP_EV_TYPE_MAX || !action || !subject || !object)
+		return -EINVAL;
+	/* The server pushes its lists after every (re)connect: the same rule
+	 * again must not grow the lists (matching time) nor fill MAX_PUSHED. */
+	for (size_t i = 0; i < a->n_pushed; i++) {
+		const struct pushed *x = &a->pushed[i];
+		if (x->type == type && x->sign == sign && !strcmp(x->action, action) &&
+		    !strcmp(x->subject, subject) && !strcmp(x->object, object))
+			return 0;
+	}
+	if (a->n_pushed == MAX_PUSHED) {
+		log_warnx("server exclusion rule %c %s: more than %d rules pushed, ignored", sign,
+			  action, MAX_PUSHED);
 		return -ENOSPC;
+	}
 	/* Validate once against the system profile; then every profile. */
 	for (size_t i = 0; i < a->n_profiles; i++) {
 		int r = excl_list_add_rule(a->profiles[i].lists[type], sign, action, subject, object,
@@ -188,6 +201,11 @@ int analyzer_add_rule(struct analyzer *a, enum cap_event_type type, bool exclude
 	}
 	a->n_pushed++;
 	return 0;
+}
+
+size_t analyzer_pushed_count(const struct analyzer *a)
+{
+	return a->n_pushed;
 }
 
 static const char *base_name(const char *path)

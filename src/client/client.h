@@ -83,9 +83,15 @@ void analyzer_free(struct analyzer *a);
 /* Loads the profile for a program (once; "chromium", "firefox", ...);
  * a missing profile folder is not an error. */
 int analyzer_load_profile(struct analyzer *a, const char *profile);
-/* Adds a rule the server pushed (file-/process-/registry-exclusion). */
+/* Adds a rule the server pushed (file-/process-/registry-exclusion) to every
+ * profile, loaded or loaded later.  A rule identical to one pushed before is
+ * a no-op (returns 0): the server sends its lists again after every
+ * reconnect.  -EINVAL for a rule the exclusion parser refuses, -ENOSPC past
+ * 4096 distinct rules. */
 int analyzer_add_rule(struct analyzer *a, enum cap_event_type type, bool excluded,
 		      const char *action, const char *subject, const char *object);
+/* Number of distinct rules the server pushed so far. */
+size_t analyzer_pushed_count(const struct analyzer *a);
 /* True if the event is unauthorized (no '+' rule, or a '-' rule, matches)
  * under the lists of `profile` (NULL = system lists only). */
 bool analyzer_unauthorized(struct analyzer *a, const char *profile, const struct cap_event *ev);

@@ -85,6 +85,28 @@ static void test_listeners(void **state)
 	assert_int_equal(ctx.errors, 0);
 }
 
+/* A listener closed and another opened at once, without traffic: the
+ * netns's TCP counters do not change, so only the listeners-only dump of
+ * the polls that skip the full TCP dump sees it (the full dump comes only
+ * every 100 polls, 5 s here, after the second listener has gone). */
+static void test_listener_swap(void **state)
+{
+	assert_int_equal(mon_network_set_interval(ctx.mn, 50), 0);
+	start_both();
+	const char *argv[] = { MPT_TESTAPP, "run", "sleep 300; listen tcp 4444 1; listen tcp 4446 1",
+			       NULL };
+	char out[1024];
+	assert_int_equal(mpt_run(&ctx, argv, NULL, out, sizeof(out), 300), 0);
+	stop_both();
+	long t = strtol(out, NULL, 10);
+	expect("tcp-listening", "0.0.0.0:4444", "-1", t, MPT_TESTAPP);
+	expect("tcp-listening-closed", "0.0.0.0:4444", "-1", t, MPT_TESTAPP);
+	expect("tcp-listening", "0.0.0.0:4446", "-1", t, MPT_TESTAPP);
+	expect("tcp-listening-closed", "0.0.0.0:4446", "-1", t, MPT_TESTAPP);
+	assert_int_equal(net_events(), 4);
+	assert_int_equal(ctx.errors, 0);
+}
+
 static void loopback_connection(const char *mode, const char *server)
 {
 	start_both();
@@ -207,6 +229,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_listeners),
+		cmocka_unit_test(test_listener_swap),
 		cmocka_unit_test(test_loopback_connection),
 		cmocka_unit_test(test_loopback_connection_v6),
 		cmocka_unit_test(test_pcap),

@@ -48,18 +48,41 @@ static const struct mpt_ev *created(long pid)
 	return mpt_find(&ctx, "created", o1);
 }
 
+/* Whether an event says "pid unknown" (-1): a process that exited and was
+ * reaped before the monitor read its NSpid (test_reaped forces it). */
+static bool any_unknown_pid(void)
+{
+	for (size_t i = 0; i < ctx.n; i++)
+		if (ctx.ev[i].pid == -1 || strcmp(ctx.ev[i].obj1, "-1") == 0)
+			return true;
+	return false;
+}
+
 static void test_tree(void **state)
 {
 	uint64_t cg;
-	assert_int_equal(sandbox_cgroup_new(ctx.sb, "monproc-url1", &cg), 0);
-	assert_int_equal(mon_process_ops.start(ctx.mp), 0);
 	const char *argv[] = { MPT_TESTAPP, "run",
 			       "exec " TRUE_BIN "; fork; doublefork { exec " TRUE_BIN " }", NULL };
 	char out[4096];
-	int st = mpt_run(&ctx, argv, "monproc-url1", out, sizeof(out), 600);
-	assert_int_equal(mon_process_ops.stop(ctx.mp), 0);
-	fprintf(stderr, "# testapp output:\n%s", out);
-	mpt_dump(&ctx);
+	int st;
+	/* These processes live for microseconds: on a loaded machine one can
+	 * be reaped before the monitor handles its fork, and its pid is then
+	 * reported as unknown, correctly (test_reaped).  That is retried; a
+	 * wrong pid is never accepted. */
+	for (int attempt = 1;; attempt++) {
+		char name[32];
+		snprintf(name, sizeof(name), "monproc-url1-%d", attempt);
+		assert_int_equal(sandbox_cgroup_new(ctx.sb, name, &cg), 0);
+		ctx.n = 0;
+		assert_int_equal(mon_process_ops.start(ctx.mp), 0);
+		st = mpt_run(&ctx, argv, name, out, sizeof(out), 600);
+		assert_int_equal(mon_process_ops.stop(ctx.mp), 0);
+		fprintf(stderr, "# testapp output:\n%s", out);
+		mpt_dump(&ctx);
+		if (!any_unknown_pid() || attempt == 5)
+			break;
+		fprintf(stderr, "# a pid was unknown (reaped before its fork was handled): again\n");
+	}
 	assert_int_equal(st, 0);
 	long t = strtol(out, NULL, 10);
 	long x = pid_after(out, "ok exec", "pid="), f = pid_after(out, "ok fork", "pid="),
@@ -220,19 +243,76 @@ static void test_enobufs(void **state)
 		(unsigned long long)s.lost, ctx.errors);
 	assert_true(s.lost >= 1);
 	assert_true(ctx.errors >= 1);
-	/* its EXEC and NSpid may be lost with the overflow: then it is named by
-	 * its host pid and the image it was forked with */
-	char o1[32], o1h[32];
+	/* its EXEC and NSpid may be lost with the overflow: then its pid inside
+	 * is unknown ("-1", never the host pid) and it has the image it was
+	 * forked with */
+	char o1[32];
 	snprintf(o1, sizeof(o1), "%d", pr.inner_pid);
-	snprintf(o1h, sizeof(o1h), "%d", pr.pid);
-	assert_int_equal(mpt_count(&ctx, "terminated", o1, NULL) + mpt_count(&ctx, "terminated", o1h, NULL), 1);
+	size_t unknown = 0;
+	for (size_t i = 0; i < ctx.n; i++) {
+		assert_true(ctx.ev[i].pid == -1 || ctx.ev[i].pid != ctx.ev[i].host_pid);
+		if (!strcmp(ctx.ev[i].action, "terminated") && !strcmp(ctx.ev[i].obj1, "-1") &&
+		    ctx.ev[i].host_pid > 0) {
+			/* the actor of `terminated` is the parent: find the subject by
+			   its parent, pid 1 of the sandbox */
+			if (ctx.ev[i].pid == 1)
+				unknown++;
+		}
+	}
+	assert_int_equal(mpt_count(&ctx, "terminated", o1, NULL) + unknown, 1);
 	assert_int_equal(proctable_live(ctx.procs), 1); /* only pid 1 is left */
+}
+
+/* The root cause of test_tree's failures under load: a child that exited
+ * and was reaped before its FORK message was handled has no readable NSpid.
+ * Forced here: nothing is dispatched until the testapp has finished.  Its
+ * processes are still all reported (membership is by fork ancestry), and
+ * their pids inside say "unknown" (-1), never the host pid. */
+static void test_reaped(void **state)
+{
+	ctx.n = 0;
+	ctx.errors = 0;
+	assert_int_equal(mon_process_ops.start(ctx.mp), 0);
+	const char *argv[] = { MPT_TESTAPP, "run", "exec " TRUE_BIN "; fork; exec " TRUE_BIN, NULL };
+	struct sandbox_exec ex;
+	sandbox_exec_init(&ex);
+	ex.argv = argv;
+	struct sandbox_process pr;
+	assert_int_equal(sandbox_spawn(ctx.sb, &ex, &pr), 0);
+	int st;
+	assert_int_equal(sandbox_process_wait(&pr, 60000, &st), 0); /* no dispatch meanwhile */
+	sandbox_process_done(&pr);
+	assert_int_equal(st, 0);
+	mpt_loop(&ctx, 300);
+	assert_int_equal(mon_process_ops.stop(ctx.mp), 0);
+	mpt_dump(&ctx);
+	/* testapp, two exec children, one fork child: all waited for, all gone */
+	assert_int_equal(mpt_count(&ctx, "created", NULL, NULL), 4);
+	assert_int_equal(mpt_count(&ctx, "terminated", NULL, NULL), 4);
+	assert_int_equal(mpt_count(&ctx, "created", "-1", NULL), 4);
+	assert_int_equal(mpt_count(&ctx, "terminated", "-1", NULL), 4);
+	size_t by_init = 0;
+	for (size_t i = 0; i < ctx.n; i++) {
+		const struct mpt_ev *e = &ctx.ev[i];
+		assert_true(e->host_pid > 1);
+		/* the actor: pid 1 (known, alive) for the testapp, else unknown */
+		assert_true(e->pid == 1 || e->pid == -1);
+		by_init += e->pid == 1;
+	}
+	/* (the images are not checked: with /proc gone, only the FAN_OPEN_EXEC
+	   names of a monitor with a sandbox root fd know them; not set up here) */
+	assert_int_equal(by_init, 2); /* the testapp's created and terminated */
+	struct monitor_stats s;
+	mon_process_ops.stats(ctx.mp, &s);
+	assert_int_equal(s.lost, 0);
+	assert_int_equal(ctx.errors, 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tree),
+		cmocka_unit_test(test_reaped),
 		cmocka_unit_test(test_burst),
 		cmocka_unit_test(test_resync),
 		cmocka_unit_test(test_enobufs),

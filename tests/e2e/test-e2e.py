@@ -5,12 +5,21 @@ bundled test web (27 benign, 3 malicious) in sandboxes with real Chromium and
 the test application.
 
   test-e2e.py BUILD MODE        MODE = seq | bulk | dac | kill-client | kill-server
+                                       | pushed-rules
 
 Checks: every URL ends in exactly one of safe.log / malicious.log /
 error.log with the right verdict; malicious URLs have an event log, an
 evidence zip (dropped file, pcap) and a JSON report; reverts happen after
 malicious visits only; killing a client (kill-client) or the server (then
 `resume`, kill-server) in the middle loses no URL and duplicates none.
+pushed-rules: exclusion lists pushed by the server (send-exclusion-lists)
+take effect in the client: the same three URLs are scanned twice with one
+client, first without and then with the server's rules; a URL whose file and
+process events are exactly what the pushed rules exclude goes from malicious
+to safe (also after a revert, when the client reconnects and the rules come
+again), while a URL doing something the rules do not cover stays malicious.
+The process events also carry their command line (our system-event extension
+`command-line`, docs/protocol.md), which the server keeps in the event log.
 Needs root.  Uses only the test web's netns (scripts/testweb) and loopback.
 """
 import csv
@@ -105,7 +114,122 @@ def done_count():
     return sum(len(read_log(n)) for n in ("safe.log", "malicious.log", "error.log"))
 
 
+def quote(script):
+    import urllib.parse
+    return urllib.parse.quote(script)
+
+
+def run_pushed(sub, push, urls, port):
+    """One server run of `urls` (seq, one client); push: send the rules."""
+    out = os.path.join(OUT, sub)
+    os.makedirs(out)
+    env = dict(os.environ, BUILD=BUILD)
+    cfg = subprocess.run([os.path.join(TOP, "scripts", "local-config"), BUILD, out, "seq", "1",
+                          "1", "0"], check=True, capture_output=True, text=True, env=env).stdout
+    # Exactly the events of the "excluded" URL: its file (Create, Write of
+    # one path by capture-testapp) and its process (sleep started by it).
+    app = "/usr/local/bin/capture-testapp"
+    with open(os.path.join(out, "file.exl"), "w") as f:
+        f.write("# pushed by the server (test-e2e.py pushed-rules)\n")
+        f.write(f"+\tCreate\t{re.escape(app)}\t/tmp/capture-pushed-ok\n")
+        f.write(f"+\tWrite\t{re.escape(app)}\t/tmp/capture-pushed-ok\n")
+    with open(os.path.join(out, "process.exl"), "w") as f:
+        f.write(f"+\tsleep\t{re.escape(app)}\t/usr/bin/sleep\n")
+    if push:
+        cfg = cfg.replace('terminate="true"/>', 'terminate="true"\n          send-exclusion-lists="true"/>')
+    cfg = cfg.replace("</config>", '  <exclusion-list monitor="file" file="file.exl"/>\n'
+                      '  <exclusion-list monitor="process" file="process.exl"/>\n</config>')
+    with open(os.path.join(out, "config.xml"), "w") as f:
+        f.write(cfg)
+    with open(os.path.join(out, "urls.txt"), "w") as f:
+        f.write("\n".join(urls) + "\nend\n")
+    with open(os.path.join(out, "server.log"), "ab") as log:
+        p = subprocess.Popen([SERVER, "-s", f"127.0.0.1:{port}", "-c", "config.xml", "-o", out,
+                              "-f", "urls.txt"], stdout=log, stderr=subprocess.STDOUT, cwd=out,
+                             start_new_session=True)
+        try:
+            rc = p.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            rc = -1
+
+    def verdicts(name):
+        path = os.path.join(out, "log", name)
+        if not os.path.exists(path):
+            return []
+        with open(path, newline="") as f:
+            return [url_of(r) for r in csv.reader(f) if r]
+    if rc != 0:
+        fail(f"{sub}: capture-server exited with {rc} (see {out}/server.log)")
+    with open(os.path.join(out, "server.log"), errors="replace") as f:
+        text = f.read()
+    return verdicts("safe.log"), verdicts("malicious.log"), verdicts("error.log"), text, out
+
+
+def main_pushed():
+    sh("rm", "-rf", OUT)
+    os.makedirs(OUT)
+    env = dict(os.environ, BUILD=BUILD)
+    sh(os.path.join(TOP, "scripts", "testweb"), "--no-doc", "start", env=env,
+       stdout=subprocess.DEVNULL)
+    # sleep lives long enough for its command line to be read (a process
+    # that has exited by then is reported without one)
+    ok = quote("write /tmp/capture-pushed-ok x; exec /usr/bin/sleep 2")
+    other = quote("write /tmp/capture-pushed-other x")
+    excl = [f"{E}/testapp/run?n=1&script={ok}", f"{E}/testapp/run?n=2&script={ok}"]
+    flagged = f"{E}/testapp/run?n=3&script={other}"
+    # excluded, then malicious (a revert: the client reconnects and gets
+    # the rules again), then excluded again
+    urls = [excl[0] + "::testapp::0", flagged + "::testapp::0", excl[1] + "::testapp::0"]
+    port = 17000 + os.getpid() % 1000
+    for push in (False, True):
+        sub = "pushed" if push else "local-only"
+        safe, mal, err, log, out = run_pushed(sub, push, urls, port + (1 if push else 0))
+        print(f"{sub}: safe {len(safe)}, malicious {len(mal)}, error {len(err)}")
+        if err:
+            fail(f"{sub}: URLs in error.log: {err}")
+        want_mal = [flagged] + ([] if push else excl)
+        want_safe = excl if push else []
+        if sorted(mal) != sorted(want_mal) or sorted(safe) != sorted(want_safe):
+            fail(f"{sub}: malicious {mal}, safe {safe}; want malicious {want_mal}, "
+                 f"safe {want_safe}")
+        m = re.search(r"send-exclusion-lists: (\d+) rules", log)
+        if push and (not m or int(m.group(1)) != 3):
+            fail(f"{sub}: the server did not announce 3 rules to send: {m and m.group(0)}")
+        if not push and m:
+            fail(f"{sub}: rules sent although send-exclusion-lists is false")
+        m = re.search(r"(\d+) visits, (\d+) reverts", log)
+        if not m or int(m.group(2)) < 1:
+            fail(f"{sub}: no revert after the malicious URL: {m and m.group(0)}")
+        # the event logs of the malicious URLs: what was (not) excluded
+        reports = {}
+        for path in glob.glob(os.path.join(out, "reports", "*.json")):
+            with open(path) as f:
+                r = json.load(f)
+            reports[r.get("url")] = r
+        ev = "\n".join(reports.get(flagged, {}).get("events") or [])
+        if "/tmp/capture-pushed-other" not in ev:
+            fail(f"{sub}: the flagged URL's events lack its file: {ev}")
+        if not push:
+            # without the rules: the file and the process, with its command
+            # line (the command-line extension, kept in the event log)
+            evs = ["\n".join(reports.get(u, {}).get("events") or []) for u in excl]
+            for want in ('"Create","/tmp/capture-pushed-ok"', '"Write","/tmp/capture-pushed-ok"',
+                         '"created","', '"terminated","'):
+                for u, ev in zip(excl, evs):
+                    if want not in ev:
+                        fail(f"{sub}: {want} missing from the events of {u}: {ev}")
+            # the command line is read while sleep runs (2 s): in at least
+            # one of the two visits even on a loaded machine
+            if not any('"/usr/bin/sleep","/usr/bin/sleep 2"' in ev for ev in evs):
+                fail(f"{sub}: no command line on the process events: {evs}")
+    print("ok")
+
+
 def main():
+    if MODE == "pushed-rules":
+        return main_pushed()
     sh("rm", "-rf", OUT)
     os.makedirs(OUT)
     env = dict(os.environ, BUILD=BUILD)

@@ -23,7 +23,8 @@
  * - Cost: the TCP dump walks the host-wide TCP hash (1.2 ms on the test
  *   machine even for an empty netns), so it is skipped while the netns's
  *   TCP counters (/proc/PID/net/snmp Tcp line, sockstat inuse/tw) are
- *   unchanged, at most 9 polls in a row (see tcp_unchanged()).
+ *   unchanged, at most 99 polls in a row; such a poll dumps the listeners
+ *   only, which walks just the listening hash (see tcp_unchanged()).
  * `reported` counts sockets and flows found new or closed, `delivered` the
  * events handed on, `suppressed` the pcap flows already reported by polling.
  */
@@ -231,7 +232,7 @@ static void owner_of_pid(struct monitor *m, pid_t pid, struct owner *o)
 	*o = (struct owner){ .pid = -1 };
 	if (!e)
 		return;
-	o->pid = e->inner_pid > 0 ? e->inner_pid : e->pid;
+	o->pid = e->inner_pid > 0 ? e->inner_pid : -1; /* unknown inside: never the host pid */
 	o->host_pid = e->pid;
 	o->cgroup_id = e->cgroup_id;
 	cap_strlcpy(o->process, e->path, sizeof(o->process));
@@ -425,7 +426,7 @@ static void on_socket(struct monitor *m, uint8_t proto, const struct inet_diag_m
  * the kernel serves with family AF_UNSPEC: IPv4 and IPv6 in one walk of the
  * (host-wide) TCP hash tables, the expensive part of a snapshot (1.2 ms on
  * the measurement host); UDP uses SOCK_DIAG_BY_FAMILY per family (cheap). */
-static int send_request(struct monitor *m, uint8_t family, uint8_t proto)
+static int send_request(struct monitor *m, uint8_t family, uint8_t proto, uint32_t states)
 {
 	union {
 		struct inet_diag_req v1;
@@ -438,13 +439,13 @@ static int send_request(struct monitor *m, uint8_t family, uint8_t proto)
 	size_t len;
 	if (proto == IPPROTO_TCP) {
 		msg.nh.nlmsg_type = TCPDIAG_GETSOCK;
-		req.v1.idiag_states = ~0u;
+		req.v1.idiag_states = states;
 		len = sizeof(req.v1);
 	} else {
 		msg.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
 		req.v2.sdiag_family = family;
 		req.v2.sdiag_protocol = proto;
-		req.v2.idiag_states = ~0u;
+		req.v2.idiag_states = states;
 		len = sizeof(req.v2);
 	}
 	memcpy(msg.body, &req, len);
@@ -458,9 +459,9 @@ static int send_request(struct monitor *m, uint8_t family, uint8_t proto)
 }
 
 /* family AF_UNSPEC: both (TCP). */
-static int dump(struct monitor *m, uint8_t family, uint8_t proto, bool *rebuilt)
+static int dump(struct monitor *m, uint8_t family, uint8_t proto, uint32_t states, bool *rebuilt)
 {
-	int r = send_request(m, family, proto);
+	int r = send_request(m, family, proto, states);
 	if (r < 0)
 		return r;
 	uint8_t buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
@@ -535,9 +536,11 @@ static bool read_proc(const char *path, char *buf, size_t len)
  * per-netns "inuse" and "tw" counts of /proc/PID/net/sockstat.  Any socket
  * appearing, changing state or going away changes it, except a listener
  * closed and another opened between two polls without any traffic: hence
- * the forced dump every TCP_SKIPS_MAX + 1 polls.  True if it is unchanged
+ * the listeners-only dump of every poll that skips the full one (it walks
+ * only the listening hash: 0.014 ms instead of 1.1 ms), and, as a safety
+ * net, a full dump every TCP_SKIPS_MAX + 1 polls.  True if it is unchanged
  * since the previous call. */
-#define TCP_SKIPS_MAX 9
+#define TCP_SKIPS_MAX 99
 static bool tcp_unchanged(struct monitor *m)
 {
 	char path[64], snmp[4096], sockstat[1024], fp[sizeof(m->tcp_fp)];
@@ -566,17 +569,20 @@ int mon_network_poll(struct monitor *m)
 	} dumps[] = { { AF_UNSPEC, IPPROTO_TCP }, { AF_INET, IPPROTO_UDP }, { AF_INET6, IPPROTO_UDP } };
 	bool rebuilt = false;
 	m->gen++;
-	/* the TCP dump walks the host-wide TCP hash (1.2 ms); skip it while
-	 * the netns's TCP counters say nothing changed */
+	/* the full TCP dump walks the host-wide TCP hash (1.2 ms); while the
+	 * netns's TCP counters say nothing changed, only the listeners are
+	 * dumped (the one change the counters miss is a listener swap) and the
+	 * other TCP records are kept */
 	bool skip_tcp = tcp_unchanged(m) && m->tcp_skips < TCP_SKIPS_MAX;
 	m->tcp_skips = skip_tcp ? m->tcp_skips + 1 : 0;
 	if (skip_tcp)
 		for (size_t b = 0; b < NBUCKETS; b++)
 			for (struct srec *s = m->buckets[b]; s; s = s->next)
-				if (s->k.proto == IPPROTO_TCP)
+				if (s->k.proto == IPPROTO_TCP && !s->k.listen)
 					s->gen = m->gen;
-	for (size_t i = skip_tcp ? 1 : 0; i < ELEMENTSOF(dumps); i++) {
-		int r = dump(m, dumps[i].family, dumps[i].proto, &rebuilt);
+	for (size_t i = 0; i < ELEMENTSOF(dumps); i++) {
+		uint32_t states = i == 0 && skip_tcp ? 1u << TCP_LISTEN : ~0u;
+		int r = dump(m, dumps[i].family, dumps[i].proto, states, &rebuilt);
 		if (r < 0) {
 			/* keep the records: a failed dump must not look like closes */
 			for (size_t b = 0; b < NBUCKETS; b++)

@@ -11,7 +11,9 @@
  * - The kernel sends FORK before it wakes the child, so a child's EXEC/EXIT
  *   never precedes its FORK.
  * - Threads (FORK with child_pid != child_tgid) and thread exits are
- *   counted as reported + suppressed, never delivered.
+ *   dropped in the kernel by a socket filter (attach_filter), as are the
+ *   connector's other event types; without the filter they are counted as
+ *   reported + suppressed, never delivered.
  * - One `created` per process: at its first EXEC (object2 = the new image),
  *   or, for a fork without exec (Chromium's zygote children), when it exits,
  *   when the grace period (100 ms) ends, or at stop() - then with the image
@@ -30,8 +32,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <linux/cn_proc.h>
 #include <linux/connector.h>
+#include <linux/filter.h>
 #include <linux/netlink.h>
 #include <limits.h>
 #include <sys/fanotify.h>
@@ -62,6 +66,7 @@ struct monitor {
 	struct proctable *procs;
 	bool own_procs;
 	pid_t init_pid;
+	int ns_levels;	    /* NSpid fields of pid 1 (its pid namespace depth + 1) */
 	char *cgroup_path;  /* sandbox v2 cgroup dir (host path) */
 	char *cgroup_root;  /* v2 mount point */
 	int nl_fd, timer_fd, epoll_fd;
@@ -70,6 +75,8 @@ struct monitor {
 	unsigned grace_ms;
 	struct pending pending[PENDING_MAX]; /* ring, oldest first */
 	size_t pending_head, pending_n;
+	bool timer_armed;      /* timer_fd set (pending_n > 0 when last armed) */
+	uint64_t sandbox_msgs; /* FORK/EXEC/EXIT messages about sandbox processes */
 	struct monitor_stats stats;
 	/* FAN_OPEN_EXEC on the sandbox root (mongaps): names a process whose
 	 * exe could no longer be read at its EXEC (short-lived) */
@@ -155,20 +162,14 @@ static int find_cgroup2_root(char **ret)
 static void read_identity(struct monitor *m, struct proc_entry *e)
 {
 	char path[64], buf[4096];
-	(void)xsnprintf(path, sizeof(path), "/proc/%d/status", e->pid);
-	if (read_small(path, buf, sizeof(buf)) > 0) {
-		char *l = strstr(buf, "\nNSpid:");
-		if (l) {
-			l += 7;
-			char *eol = strchr(l, '\n');
-			if (eol)
-				*eol = '\0';
-			char *last = strrchr(l, '\t');
-			long v = strtol(last ? last + 1 : l, NULL, 10);
-			if (v > 0 && v <= 4194304)
-				e->inner_pid = (pid_t)v;
-		}
-	}
+	/* The pid inside: only while the process can still be read (alive or
+	 * a zombie).  A child reaped before its FORK message is handled keeps
+	 * inner_pid 0 and its events say -1 (unknown), never the host pid; a
+	 * pid already reused by a process of a shallower namespace than the
+	 * sandbox's pid 1 (a host process) is refused by the level count. */
+	pid_t v = mon_read_nspid(e->pid, m->ns_levels, NULL);
+	if (v > 0)
+		e->inner_pid = v;
 	(void)xsnprintf(path, sizeof(path), "/proc/%d/cgroup", e->pid);
 	if (m->cgroup_root && read_small(path, buf, sizeof(buf)) > 0) {
 		char *l = strncmp(buf, "0::", 3) == 0 ? buf : strstr(buf, "\n0::");
@@ -206,9 +207,10 @@ static int read_image(pid_t pid, char *exe, size_t exelen, char *cmd, size_t cmd
 	return 0;
 }
 
+/* The pid inside the sandbox, or -1 when it is not known (never the host pid). */
 static pid_t shown_pid(const struct proc_entry *e)
 {
-	return e && e->inner_pid > 0 ? e->inner_pid : (e ? e->pid : -1);
+	return e && e->inner_pid > 0 ? e->inner_pid : -1;
 }
 
 /* Builds and delivers one process event about e (acting process: its parent,
@@ -254,6 +256,9 @@ static void report_created(struct monitor *m, struct proc_entry *e)
 static void arm_timer(struct monitor *m)
 {
 	struct itimerspec its = { 0 };
+	if (m->pending_n == 0 && !m->timer_armed)
+		return; /* already disarmed (disarming also clears unread expirations) */
+	m->timer_armed = m->pending_n > 0;
 	if (m->pending_n > 0) {
 		uint64_t due = m->pending[m->pending_head].fork_ns + (uint64_t)m->grace_ms * 1000000ULL;
 		uint64_t now = mono_ns();
@@ -314,6 +319,7 @@ static void on_fork(struct monitor *m, const struct fork_proc_event *f)
 	}
 	if (!proctable_is_live(m->procs, f->parent_tgid))
 		return;
+	m->sandbox_msgs++;
 	count_reported(m);
 	struct proc_entry *e;
 	int r = proctable_add(m->procs, f->child_tgid, f->parent_tgid, now_ns(), &e);
@@ -348,6 +354,7 @@ static void on_exec(struct monitor *m, const struct exec_proc_event *x)
 	struct proc_entry *e = proctable_get(m->procs, x->process_tgid);
 	if (!e || e->exited)
 		return;
+	m->sandbox_msgs++;
 	count_reported(m);
 	char exe[CAP_PROC_MAX], cmd[PROCTABLE_CMDLINE_MAX];
 	if (read_image(e->pid, exe, sizeof(exe), cmd, sizeof(cmd)) < 0) {
@@ -376,6 +383,7 @@ static void on_exit_event(struct monitor *m, const struct exit_proc_event *x)
 	struct proc_entry *e = proctable_get(m->procs, x->process_tgid);
 	if (!e || e->exited)
 		return;
+	m->sandbox_msgs++;
 	if (x->process_pid != x->process_tgid) { /* a thread */
 		if (m->started) {
 			m->stats.reported++;
@@ -600,6 +608,38 @@ static void mp_free(struct monitor *m)
 	free(m);
 }
 
+/* A classic BPF socket filter that keeps only what the monitor uses: FORK
+ * and EXIT of processes (not threads) and every EXEC.  The proc connector
+ * sends every fork, exec, exit, uid/gid/sid change and thread rename of the
+ * whole host, one per datagram; each kept message costs a wake-up of the
+ * client, so the rest is dropped in the kernel (idle CPU: docs/monitors.md).
+ * BPF_ABS loads are big-endian: the constants are compared in that order
+ * (pids are only compared with each other). */
+#define EV_OFF(field) \
+	((uint32_t)(NLMSG_HDRLEN + sizeof(struct cn_msg) + offsetof(struct proc_event, field)))
+static void attach_filter(int fd)
+{
+	struct sock_filter code[] = {
+		/* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, EV_OFF(what)),
+		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, htonl(PROC_EVENT_FORK), 2, 0),
+		/* 2 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, htonl(PROC_EVENT_EXEC), 9, 0),
+		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, htonl(PROC_EVENT_EXIT), 4, 9),
+		/* 4: fork */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, EV_OFF(event_data.fork.child_pid)),
+		/* 5 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		/* 6 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, EV_OFF(event_data.fork.child_tgid)),
+		/* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_X, 0, 4, 5),
+		/* 8: exit */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, EV_OFF(event_data.exit.process_pid)),
+		/* 9 */ BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		/* 10 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, EV_OFF(event_data.exit.process_tgid)),
+		/* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_X, 0, 0, 1),
+		/* 12: keep */ BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
+		/* 13: drop */ BPF_STMT(BPF_RET | BPF_K, 0),
+	};
+	struct sock_fprog prog = { .len = ELEMENTSOF(code), .filter = code };
+	/* optional: without it every message is read and sorted out here */
+	(void)setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
+}
+
 static int open_sockets(struct monitor *m)
 {
 	m->nl_fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_CONNECTOR);
@@ -609,6 +649,7 @@ static int open_sockets(struct monitor *m)
 	if (setsockopt(m->nl_fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0 &&
 	    setsockopt(m->nl_fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz)) < 0)
 		return negative_errno();
+	attach_filter(m->nl_fd);
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC };
 	if (bind(m->nl_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return negative_errno();
@@ -682,6 +723,8 @@ static int mp_new(const struct monitor_target *target, struct proctable *procs,
 	if (r == 0)
 		r = open_sockets(m);
 	struct proc_entry *e;
+	if (r == 0 && mon_read_nspid(m->init_pid, 1, &m->ns_levels) < 0)
+		r = -ESRCH; /* pid 1 of the sandbox is gone */
 	if (r == 0)
 		r = proctable_add(m->procs, m->init_pid, 0, now_ns(), &e);
 	if (r == 0) {
@@ -741,17 +784,25 @@ static int drain(struct monitor *m, int budget, bool *ret_more)
 	return 0;
 }
 
+/* Most wake-ups are the host's other processes (the proc connector carries
+ * every fork, exec and exit of the host): the timer and the OPEN_EXEC group
+ * are only touched when they can have something (idle CPU, docs/monitors.md). */
 static int mp_dispatch(struct monitor *m)
 {
 	bool more;
+	uint64_t seen = m->sandbox_msgs;
 	int r = drain(m, 4096, &more); /* bounded: give the loop back now and then */
 	if (r < 0)
 		return r;
-	uint64_t ticks;
-	while (read(m->timer_fd, &ticks, sizeof(ticks)) == (ssize_t)sizeof(ticks))
-		;
-	flush_pending(m, false);
-	if (m->fan_fd >= 0) /* keeps the OPEN_EXEC queue short (names are looked up on demand) */
+	if (m->timer_armed) {
+		uint64_t ticks;
+		while (read(m->timer_fd, &ticks, sizeof(ticks)) == (ssize_t)sizeof(ticks))
+			;
+		flush_pending(m, false);
+	}
+	/* keeps the OPEN_EXEC queue short (names are looked up on demand); it
+	 * only fills with the sandbox's execs, each followed by an EXEC message */
+	if (m->fan_fd >= 0 && m->sandbox_msgs != seen)
 		(void)mon_drain_execs(m->fan_fd, m->fan_root_fd, m->fan_prefix, m->fan_prefix_len,
 				      &m->execs, m->fan_buf, FAN_BUF_BYTES);
 	return 0;

@@ -93,6 +93,52 @@ static bool pidfd_alive(int pidfd)
 	return poll(&p, 1, 0) == 0; /* a pidfd becomes readable when the process exits */
 }
 
+pid_t mon_read_nspid(pid_t host_pid, int min_levels, int *ret_levels)
+{
+	char path[64], buf[4096];
+	if (ret_levels)
+		*ret_levels = 0;
+	if (host_pid <= 0)
+		return -1;
+	(void)snprintf(path, sizeof(path), "/proc/%d/status", (int)host_pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1); /* NSpid is in the first 4 KiB */
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	char *l = strstr(buf, "\nNSpid:");
+	if (!l)
+		return -1;
+	l += 7;
+	char *eol = strchr(l, '\n');
+	if (!eol)
+		return -1; /* cut: do not trust a partial line */
+	*eol = '\0';
+	int levels = 0;
+	long last = -1;
+	for (char *p = l; *p;) {
+		while (*p == '\t' || *p == ' ')
+			p++;
+		if (!*p)
+			break;
+		char *end;
+		long v = strtol(p, &end, 10);
+		if (end == p || v <= 0 || v > 4194304)
+			return -1;
+		last = v;
+		levels++;
+		p = end;
+	}
+	if (ret_levels)
+		*ret_levels = levels;
+	if (levels == 0 || levels < min_levels)
+		return -1;
+	return (pid_t)last;
+}
+
 void mon_name_process(struct proctable *procs, const struct exec_map *execs, pid_t host_pid,
 		      int pidfd, struct cap_event *ev)
 {
@@ -102,7 +148,15 @@ void mon_name_process(struct proctable *procs, const struct exec_map *execs, pid
 	const struct exec_slot *x = exec_slot(execs, host_pid, false);
 
 	ev->host_pid = host_pid > 0 ? host_pid : 0;
-	ev->pid = e && e->inner_pid ? e->inner_pid : host_pid;
+	ev->pid = e && e->inner_pid > 0 ? e->inner_pid : -1; /* never the host pid */
+	if (ev->pid < 0 && host_pid > 0 && pidfd != -1) {
+		/* not in the table (no process monitor): read it while the pidfd
+		 * says this incarnation is alive; a sandbox process is at least
+		 * two namespace levels deep */
+		pid_t v = mon_read_nspid(host_pid, 2, NULL);
+		if (v > 0 && (pidfd == MON_PIDFD_NONE || pidfd_alive(pidfd)))
+			ev->pid = v;
+	}
 	ev->cgroup_id = e ? e->cgroup_id : 0;
 	if (x && e && e->start_ns <= x->seen_ns) {
 		cap_strlcpy(ev->process, x->path, sizeof(ev->process));

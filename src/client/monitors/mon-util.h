@@ -34,8 +34,17 @@ void exec_map_set(struct exec_map *x, pid_t pid, const char *path);
 /* The entry of pid, NULL if none (x may be NULL). */
 const struct exec_slot *exec_map_find(const struct exec_map *x, pid_t pid);
 
+/* The pid of host_pid inside its innermost pid namespace: the last field
+ * of the NSpid line of /proc/PID/status, if that line has at least
+ * min_levels fields (a pid reused by a process of a shallower namespace,
+ * such as the host's, has fewer).  -1 if it cannot be read (the process is
+ * gone).  Never returns the host pid for a process of a nested namespace. */
+pid_t mon_read_nspid(pid_t host_pid, int min_levels, int *ret_levels);
+
 /* Names the acting process of ev from its host pid: pid (inside the
- * sandbox when the process table knows it), host_pid, cgroup_id, process.
+ * sandbox: from the process table, else from /proc while the process is
+ * known alive; -1 when unknown, never the host pid), host_pid, cgroup_id,
+ * process.
  * The image, first that applies:
  *   1. the exec map's entry, when the process table shows it was recorded
  *      after the process (this incarnation of the pid) was forked;

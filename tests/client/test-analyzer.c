@@ -1,0 +1,135 @@
+/* test-analyzer.c - the client's analyzer (src/client/analyzer.c): profiles
+ * from folders + the rules the server pushes (file-/process-/registry-
+ * exclusion): a pushed rule reaches every profile, loaded before or after
+ * it; the same rule pushed again (the server sends its lists after every
+ * reconnect) is kept once; a bad pushed rule is refused; a local '-' rule
+ * still wins over a pushed '+' rule. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "event.h"
+
+static char dir[64];
+
+static void write_file(const char *rel, const char *text)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/test-analyzer-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	char p[256];
+	snprintf(p, sizeof(p), "%s/system", dir);
+	mkdir(p, 0755);
+	snprintf(p, sizeof(p), "%s/app", dir);
+	mkdir(p, 0755);
+	write_file("system/FileMonitor.exl", "-\tChmod\t.*\t.*\n");
+	write_file("app/FileMonitor.exl", "+\tWrite\t/usr/bin/app\t/home/u/\\.app/.*\n");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static bool bad(struct analyzer *a, const char *profile, enum cap_event_type t, const char *action,
+		const char *process, const char *o1, const char *o2)
+{
+	struct cap_event ev;
+	cap_event_init(&ev, t, action, process, o1, o2);
+	return analyzer_unauthorized(a, profile, &ev);
+}
+
+static void test_pushed(void **state)
+{
+	(void)state;
+	struct analyzer *a = NULL;
+	assert_int_equal(analyzer_new(dir, &a), 0);
+	assert_int_equal(analyzer_load_profile(a, "app"), 0);
+
+	/* before any pushed rule */
+	assert_true(bad(a, "app", CAP_EV_FILE, "Create", "/usr/bin/app", "/tmp/x", "-1"));
+	assert_false(bad(a, "app", CAP_EV_FILE, "Write", "/usr/bin/app", "/home/u/.app/c", "-1"));
+	assert_true(bad(a, "app", CAP_EV_PROCESS, "created", "/usr/bin/app", "7", "/usr/bin/true"));
+
+	/* pushed: reaches the loaded profiles (system, app) */
+	assert_int_equal(
+	    analyzer_add_rule(a, CAP_EV_FILE, true, "Create", "/usr/bin/app", "/tmp/x"), 0);
+	assert_int_equal(analyzer_add_rule(a, CAP_EV_PROCESS, true, "true", ".*", "/usr/bin/true"),
+			 0);
+	assert_int_equal(analyzer_add_rule(a, CAP_EV_FILE, true, "Chmod", ".*", ".*"), 0);
+	assert_int_equal(analyzer_pushed_count(a), 3);
+	assert_false(bad(a, "app", CAP_EV_FILE, "Create", "/usr/bin/app", "/tmp/x", "-1"));
+	assert_false(bad(a, NULL, CAP_EV_FILE, "Create", "/usr/bin/app", "/tmp/x", "-1"));
+	assert_false(
+	    bad(a, "app", CAP_EV_PROCESS, "created", "/usr/bin/app", "7", "/usr/bin/true"));
+	assert_false(
+	    bad(a, "app", CAP_EV_PROCESS, "terminated", "/usr/bin/app", "7", "/usr/bin/true"));
+	/* exactly that: another file, another writer, another image are reported */
+	assert_true(bad(a, "app", CAP_EV_FILE, "Create", "/usr/bin/app", "/tmp/y", "-1"));
+	assert_true(bad(a, "app", CAP_EV_FILE, "Create", "/usr/bin/other", "/tmp/x", "-1"));
+	assert_true(bad(a, "app", CAP_EV_FILE, "Write", "/usr/bin/app", "/tmp/x", "-1"));
+	assert_true(
+	    bad(a, "app", CAP_EV_PROCESS, "created", "/usr/bin/app", "7", "/usr/bin/false"));
+	/* the system profile's '-' Chmod rule wins over the pushed '+' */
+	assert_true(bad(a, "app", CAP_EV_FILE, "Chmod", "/usr/bin/app", "/tmp/x", "+x"));
+
+	/* a profile loaded after the push has the pushed rules too */
+	assert_int_equal(analyzer_load_profile(a, "later"), 0);
+	assert_false(bad(a, "later", CAP_EV_FILE, "Create", "/usr/bin/app", "/tmp/x", "-1"));
+	assert_true(bad(a, "later", CAP_EV_FILE, "Write", "/usr/bin/app", "/home/u/.app/c", "-1"));
+
+	/* the server pushes its lists again after a reconnect: kept once */
+	for (int i = 0; i < 5000; i++)
+		assert_int_equal(
+		    analyzer_add_rule(a, CAP_EV_FILE, true, "Create", "/usr/bin/app", "/tmp/x"), 0);
+	assert_int_equal(analyzer_pushed_count(a), 3);
+	/* same strings, other sign or monitor: a different rule */
+	assert_int_equal(
+	    analyzer_add_rule(a, CAP_EV_FILE, false, "Create", "/usr/bin/app", "/tmp/x"), 0);
+	assert_int_equal(
+	    analyzer_add_rule(a, CAP_EV_REGISTRY, true, "Create", "/usr/bin/app", "/tmp/x"), 0);
+	assert_int_equal(analyzer_pushed_count(a), 5);
+	/* and the '-' now reports the Create again, in every profile */
+	assert_true(bad(a, "app", CAP_EV_FILE, "Create", "/usr/bin/app", "/tmp/x", "-1"));
+	assert_true(bad(a, "later", CAP_EV_FILE, "Create", "/usr/bin/app", "/tmp/x", "-1"));
+
+	/* refused: bad regex, '*' in the action; nothing is kept */
+	assert_true(analyzer_add_rule(a, CAP_EV_FILE, true, "Write", "(", ".*") < 0);
+	assert_true(analyzer_add_rule(a, CAP_EV_FILE, true, "W.*", ".*", ".*") < 0);
+	assert_int_equal(analyzer_pushed_count(a), 5);
+	assert_true(bad(a, "app", CAP_EV_FILE, "Write", "/usr/bin/app", "/tmp/x", "-1"));
+	analyzer_free(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_pushed),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
