@@ -52,6 +52,7 @@ struct client_options {
 	const char *resolver;
 	bool network;
 	uint64_t memory_bytes, tmpfs_bytes, pids;
+	uint64_t bulk_memory_bytes; /* per URL of a bulk group (controller: bulk_limits) */
 	/* monitors */
 	bool file_open, file_read; /* report Open / Read file events */
 	const char *monitors_off[4]; /* monitors switched off (--no-monitor) */

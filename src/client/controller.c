@@ -558,6 +558,55 @@ static int send_visit(struct client *c, enum cap_visit_type type, uint32_t error
 	return send_msg(c, &m);
 }
 
+/* MemAvailable of the host in bytes, 0 if unknown. */
+static uint64_t host_mem_available(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/meminfo", "re");
+	char line[128];
+	unsigned long long kb;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			return (uint64_t)kb << 10;
+	return 0;
+}
+
+#define BULK_BASE_BYTES (256ULL << 20)
+#define BULK_PIDS	256 /* per URL: a Chromium instance's processes and threads */
+#define BULK_BASE_PIDS	64
+
+/* A bulk group runs one application instance per URL at once (about
+ * 180 MiB each for Chromium, docs/benchmarks.md): the sandbox's limits grow
+ * with the group, never above 3/4 of the memory the host has available
+ * now; limits above what the group needs are left as configured. */
+static void bulk_limits(struct client *c, const struct visit *v, size_t n)
+{
+	const struct client_options *o = c->o;
+	uint64_t mem = o->memory_bytes ? o->memory_bytes : SANDBOX_DEFAULT_MEMORY;
+	uint64_t pids = o->pids ? o->pids : SANDBOX_DEFAULT_PIDS;
+	uint64_t want_mem = (uint64_t)n * o->bulk_memory_bytes + BULK_BASE_BYTES;
+	uint64_t want_pids = (uint64_t)n * BULK_PIDS + BULK_BASE_PIDS;
+	uint64_t new_mem = 0, new_pids = want_pids > pids ? want_pids : 0;
+	if (want_mem > mem) {
+		uint64_t cap = host_mem_available() / 4 * 3;
+		new_mem = MIN(want_mem, MAX(cap, mem));
+		if (new_mem < want_mem)
+			log_warnx("visit %s: a bulk group of %zu URLs wants %" PRIu64
+				  " MiB, the host can give %" PRIu64 " MiB: instances may fail",
+				  v->identifier, n, want_mem >> 20, new_mem >> 20);
+		if (new_mem == mem)
+			new_mem = 0;
+	}
+	if (!new_mem && !new_pids)
+		return;
+	int r = sandbox_set_limits(c->sb, new_mem, new_pids);
+	if (r < 0)
+		log_error_errno(r, "visit %s: sandbox limits for a bulk group of %zu", v->identifier, n);
+	else
+		log_info("visit %s: bulk group of %zu: sandbox memory %" PRIu64 " MiB, %" PRIu64
+			 " processes",
+			 v->identifier, n, (new_mem ? new_mem : mem) >> 20, new_pids ? new_pids : pids);
+}
+
 static int visit_start(struct client *c, const struct cap_msg_visit *mv)
 {
 	struct visit *v = calloc(1, sizeof(*v));
@@ -609,6 +658,8 @@ static int visit_start(struct client *c, const struct cap_msg_visit *mv)
 	/* A visit never runs in a sandbox a malicious visit has touched. */
 	if (c->dirty && (r = revert(c)) < 0)
 		return r;
+	if (v->algorithm == CAP_ALG_BULK && n > 1)
+		bulk_limits(c, v, n);
 	snprintf(v->dir, sizeof(v->dir), "%s/visit-%d-%u-%s", c->o->work_dir, (int)getpid(), c->visits,
 		 v->identifier);
 	if ((r = mkdir_p(v->dir, 0700)) < 0)

@@ -31,6 +31,7 @@ enum {
 	OPT_MEMORY,
 	OPT_TMPFS,
 	OPT_PIDS,
+	OPT_BULK_MEMORY,
 	OPT_WORK_DIR,
 	OPT_COLLECT,
 	OPT_PCAP,
@@ -72,6 +73,7 @@ static const struct opt opts[] = {
 	{"memory", required_argument, OPT_MEMORY, "MIB", "sandbox memory limit (default 1024)"},
 	{"tmpfs", required_argument, OPT_TMPFS, "MIB", "sandbox writable layer size (default 1024)"},
 	{"pids", required_argument, OPT_PIDS, "N", "sandbox process limit (default 1024)"},
+	{"bulk-memory", required_argument, OPT_BULK_MEMORY, "MIB", "bulk groups: the sandbox gets at least URLs x MIB + 256 MiB of memory and URLs x 256 + 64 processes (default 256; capped at 3/4 of the host's available memory)"},
 	{"work-dir", required_argument, OPT_WORK_DIR, "DIR", "local evidence folder (default /var/tmp/capture-client-PID)"},
 	{"collect", no_argument, OPT_COLLECT, NULL, "collect modified files of malicious visits (server option collect-modified-files)"},
 	{"pcap", no_argument, OPT_PCAP, NULL, "keep the packet capture of malicious visits"},
@@ -130,6 +132,7 @@ void client_options_init(struct client_options *o)
 		.applications_conf = CAPTURE_SRCDIR "/etc/applications.conf",
 		.network = true,
 		.collect_max = 64ULL << 20,
+		.bulk_memory_bytes = 256ULL << 20,
 	};
 }
 
@@ -279,6 +282,11 @@ int client_options_parse(struct client_options *o, int argc, char **argv)
 			if (number("pids", optarg, 8, 1 << 22, &v) < 0)
 				return -EINVAL;
 			o->pids = v;
+			break;
+		case OPT_BULK_MEMORY:
+			if (number("bulk-memory", optarg, 16, 1 << 20, &v) < 0)
+				return -EINVAL;
+			o->bulk_memory_bytes = v << 20;
 			break;
 		case OPT_WORK_DIR:
 			o->work_dir = optarg;

@@ -97,5 +97,16 @@ out=$("$client" "${dns[@]}" --program pdf --visit "http://nx.example.invalid/a.p
 grep -q '^"verdict","http://nx.example.invalid/a.pdf","safe","NETWORK_ERROR","2"' <<<"$out" ||
 	fail "pdf of an unknown name (NETWORK_ERROR, minor ENOENT): $out"
 
+# Chromium bulk, 8 URLs with the default sandbox limits (1 GiB fits about
+# 5 instances): the client raises the limits for the group; all load.
+v=()
+for i in 1 2 3 4 5 6 7 8; do v+=(--visit "$W/plain.html?b=$i"); done
+out=$("$client" "${dns[@]}" --program chromium --algorithm bulk "${v[@]}" 2>&1); rc=$?
+[ $rc = 0 ] || fail "chromium bulk of 8: exit $rc: $(grep -v '^"excluded"' <<<"$out")"
+grep -q "bulk group of 8: sandbox memory 2304 MiB, 2112 processes" <<<"$out" ||
+	fail "chromium bulk of 8: limits not raised: $(grep capture-client <<<"$out")"
+[ "$(grep -c '^"verdict","'"$W"'/plain.html?b=[1-8]","safe","","0"' <<<"$out")" = 8 ] ||
+	fail "chromium bulk of 8: not every URL loaded: $(grep '^"verdict"' <<<"$out")"
+
 [ $fails = 0 ] && echo ok
 exit $((fails > 0))
