@@ -33,7 +33,7 @@ $(FUZZ_BUILD)/build.ninja:
 # the host's own Debian mirror, like install-deps; reused while unchanged).
 check: deps build build-asan $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD)
-	tests/sandbox/test-capture-image-build.sh --prepare src/sandbox/capture-image \
+	bash tests/sandbox/test-capture-image-build.sh --prepare src/sandbox/capture-image \
 		$(ASAN_BUILD) $(ASAN_BUILD)/tests/sandbox
 	scripts/run-tests $(ASAN_BUILD) $(FUZZ_BUILD) $(FUZZ_SECONDS)
 

@@ -51,6 +51,7 @@ struct client_options {
 	size_t n_binds;
 	const char *resolver;
 	bool network;
+	bool nat; /* gateway created with NAT to the uplink (sandbox_gateway_config.nat) */
 	uint64_t memory_bytes, tmpfs_bytes, pids;
 	uint64_t bulk_memory_bytes; /* per URL of a bulk group (controller: bulk_limits) */
 	/* monitors */

@@ -368,6 +368,9 @@ static int plan_setup(struct client *c)
 	c->plan.network = o->network;
 	c->plan.resolver = o->resolver;
 	c->plan.gateway.server_port = o->server ? o->port : 0;
+	c->plan.gateway.nat = o->nat;
+	/* A resolver at a private address (the LAN's) is reachable, port 53 only. */
+	c->plan.gateway.resolvers[0] = o->resolver;
 	c->plan.limits.memory_bytes = o->memory_bytes;
 	c->plan.limits.tmpfs_bytes = o->tmpfs_bytes;
 	c->plan.limits.pids = o->pids;

@@ -1,5 +1,6 @@
 /* options.c - capture-client's command line (the options manager of the seed
  * design).  One table drives both parsing and --help, so they cannot drift. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -28,6 +29,7 @@ enum {
 	OPT_BIND,
 	OPT_RESOLVER,
 	OPT_NO_NETWORK,
+	OPT_NAT,
 	OPT_MEMORY,
 	OPT_TMPFS,
 	OPT_PIDS,
@@ -70,6 +72,7 @@ static const struct opt opts[] = {
 	{"bind", required_argument, OPT_BIND, "HOST:INSIDE", "bind a host file read-only into the sandbox (repeatable)"},
 	{"resolver", required_argument, OPT_RESOLVER, "ADDR", "DNS resolver (IPv4) of the sandbox and of the client's downloads (default none)"},
 	{"no-network", no_argument, OPT_NO_NETWORK, NULL, "sandbox without network (loopback only)"},
+	{"nat", no_argument, OPT_NAT, NULL, "let the sandbox's allowed traffic out through the host's uplink (masquerade; applies when this client creates the gateway netns; default off)"},
 	{"memory", required_argument, OPT_MEMORY, "MIB", "sandbox memory limit (default 1024)"},
 	{"tmpfs", required_argument, OPT_TMPFS, "MIB", "sandbox writable layer size (default 1024)"},
 	{"pids", required_argument, OPT_PIDS, "N", "sandbox process limit (default 1024)"},
@@ -263,10 +266,17 @@ int client_options_parse(struct client_options *o, int argc, char **argv)
 			o->binds[o->n_binds++] = optarg;
 			break;
 		case OPT_RESOLVER:
+			if (inet_pton(AF_INET, optarg, &(struct in_addr){0}) != 1) {
+				log_warnx("option --resolver: '%s' is not an IPv4 address", optarg);
+				return -EINVAL;
+			}
 			o->resolver = optarg;
 			break;
 		case OPT_NO_NETWORK:
 			o->network = false;
+			break;
+		case OPT_NAT:
+			o->nat = true;
 			break;
 		case OPT_MEMORY:
 			if (number("memory", optarg, 16, 1 << 20, &v) < 0)

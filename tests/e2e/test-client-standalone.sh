@@ -44,6 +44,7 @@ out=$("$client" "${args[@]}" --no-monitor file --visit "$E/testapp/drop.html" 2>
 grep -q '^"stats","file"' <<<"$out" && fail "--no-monitor file: the file monitor ran"
 grep -q '^"stats","process"' <<<"$out" || fail "--no-monitor file: the process monitor did not run"
 "$client" --no-monitor disk --visit "$W/" >/dev/null 2>&1; [ $? = 2 ] || fail "--no-monitor disk must exit 2"
+"$client" --resolver dns.example --visit "$W/" >/dev/null 2>&1; [ $? = 2 ] || fail "--resolver NAME must exit 2"
 
 # A name with a newline and a quote: one CSV line, escaped.
 script=$(python3 -c 'import urllib.parse; print(urllib.parse.quote("write /tmp/a\"b x"))')
