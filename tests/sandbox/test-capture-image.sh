@@ -64,6 +64,22 @@ CAPTURE_IMAGE_APT_ROOT=$tmp/b "$img" build /srv/guest --dry-run >/dev/null 2>"$t
 check "no codename: build needs --suite" 1 $?
 grep -q "give --suite" "$tmp/err"; check "no codename message" 0 $?
 
+# sources.list.d in apt's order (by name, .list and .sources together), and
+# entries without the component main skipped: a vendor's "bookworm stable"
+# (docker.list) and a contrib-only line sort first but cannot serve a base
+mkdir -p "$tmp/d/etc/apt/sources.list.d"
+printf 'Types: deb\nURIs: http://deb.example.org/debian\nSuites: bookworm\nComponents: main\n' \
+	> "$tmp/d/etc/apt/sources.list.d/debian.sources"
+echo 'deb [arch=amd64] https://download.example.com/linux/debian bookworm stable' \
+	> "$tmp/d/etc/apt/sources.list.d/docker.list"
+echo 'deb http://contrib.example.org/debian bookworm contrib' > "$tmp/d/etc/apt/sources.list.d/a.list"
+printf 'VERSION_CODENAME=bookworm\n' > "$tmp/d/etc/os-release"
+check "vendor and contrib-only entries skipped" "http://deb.example.org/debian" \
+	"$(CAPTURE_IMAGE_APT_ROOT=$tmp/d "$img" mirror)"
+echo 'deb http://first.example.org/debian bookworm contrib main' > "$tmp/d/etc/apt/sources.list.d/a.list"
+check "a .list before a .sources by name" "http://first.example.org/debian" \
+	"$(CAPTURE_IMAGE_APT_ROOT=$tmp/d "$img" mirror)"
+
 # no sources at all: a clear error, non-zero
 mkdir -p "$tmp/c/etc/apt"
 CAPTURE_IMAGE_APT_ROOT=$tmp/c "$img" mirror >/dev/null 2>"$tmp/err"
@@ -74,7 +90,7 @@ grep -q "no deb mirror" "$tmp/err"; check "no mirror message" 0 $?
 # the apps (commas or spaces) in a clean environment, the user, the rename
 out=$(CAPTURE_IMAGE_APT_ROOT=$tmp/a "$img" build /srv/guest --apps "chromium,fonts-dejavu-core" --dry-run)
 in="env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C DEBIAN_FRONTEND=noninteractive chroot /srv/guest.tmp"
-check "dry run" "debootstrap --variant=minbase trixie /srv/guest.tmp http://mirror.example.org/debian
+check "dry run" "debootstrap --force-check-gpg --variant=minbase trixie /srv/guest.tmp http://mirror.example.org/debian
 mount -t proc -o nosuid,nodev,noexec proc /srv/guest.tmp/proc
 $in apt-get -q update
 $in apt-get install -q -y --no-install-recommends chromium fonts-dejavu-core
@@ -87,7 +103,7 @@ mv -T /srv/guest.tmp /srv/guest" "$out"
 out=$(CAPTURE_IMAGE_APT_ROOT=$tmp/a "$img" build /srv/guest --dry-run | grep 'apt-get install')
 check "default apps" "$in apt-get install -q -y --no-install-recommends chromium fonts-liberation" "$out"
 out=$(CAPTURE_IMAGE_APT_ROOT=$tmp/a "$img" build /srv/guest --mirror file:///srv/mirror --suite bookworm --apps "" --dry-run)
-check "explicit mirror, no apps" "debootstrap --variant=minbase bookworm /srv/guest.tmp file:///srv/mirror" \
+check "explicit mirror, no apps" "debootstrap --force-check-gpg --variant=minbase bookworm /srv/guest.tmp file:///srv/mirror" \
 	"$(echo "$out" | sed -n 1p)"
 check "no apps: no apt" "" "$(echo "$out" | grep apt-get)"
 
