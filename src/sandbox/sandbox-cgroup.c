@@ -205,13 +205,13 @@ int sandbox_set_limits(struct sandbox *sb, uint64_t memory_bytes, uint64_t pids)
 					return r;
 			}
 		} else if ((r = write_str(sb->cg_v2, "memory.max", v)) < 0) {
-			return r;
+			return r == -ENOENT ? -EOPNOTSUPP : r;
 		}
 	}
 	if (pids) {
 		snprintf(v, sizeof(v), "%llu", (unsigned long long)pids);
 		if ((r = write_str(sb->cg_pids[0] ? sb->cg_pids : sb->cg_v2, "pids.max", v)) < 0)
-			return r;
+			return r == -ENOENT ? -EOPNOTSUPP : r;
 	}
 	return 0;
 }

@@ -827,8 +827,13 @@ int sandbox_capture_stop(struct sandbox_capture *c, uint64_t *ret_packets, uint6
 		n = read(c->result, &st, sizeof(st));
 	while (n < 0 && errno == EINTR);
 	close(c->result);
-	/* A helper that reported is only closing its socket: reaped by
-	 * sandbox_free, off the visit's path (sb_capture_reap). */
+	/* A helper that reported is only closing its socket: reaped later, by
+	 * the next stop (a sandbox serves visit after visit while they are
+	 * benign) or by sandbox_free, off the visit's path. */
+	for (size_t i = 0; i < ELEMENTSOF(c->sb->capture_reap); i++)
+		if (c->sb->capture_reap[i] > 0 &&
+		    waitpid(c->sb->capture_reap[i], NULL, WNOHANG) != 0)
+			c->sb->capture_reap[i] = 0;
 	size_t slot = 0;
 	while (slot < ELEMENTSOF(c->sb->capture_reap) && c->sb->capture_reap[slot] > 0)
 		slot++;

@@ -183,8 +183,10 @@ struct sandbox_cgroup_status {
 
 /* Changes the sandbox-wide memory (bytes) and pids limits of a built
  * sandbox (0 = leave as it is), e.g. for a bulk group that runs many
- * application instances at once.  -EBUSY when memory already in use is
- * above the new limit and cannot be reclaimed. */
+ * application instances at once.  Lowering memory below what is in use:
+ * cgroup v1 reclaims or fails with -EBUSY, v2 reclaims and else OOM-kills
+ * inside.  -EOPNOTSUPP when the host offers no such controller (the
+ * sandbox was then built without that limit). */
 int sandbox_set_limits(struct sandbox *sb, uint64_t memory_bytes, uint64_t pids);
 /* Creates a child cgroup NAME ([A-Za-z0-9_-], <= 64 chars) under the sandbox's
  * cgroup for attribution (one per visited URL); -EEXIST if it exists (a killed
