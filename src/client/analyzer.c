@@ -36,6 +36,7 @@ struct profile {
 struct pushed {
 	enum cap_event_type type;
 	char sign;
+	bool local; /* the client's own (analyzer_add_local_rule): kept by analyzer_clear_pushed */
 	char *action, *subject, *object;
 };
 
@@ -125,6 +126,14 @@ int analyzer_load_profile(struct analyzer *a, const char *name)
 	return 0;
 }
 
+static void profiles_free(struct analyzer *a)
+{
+	for (size_t i = 0; i < a->n_profiles; i++)
+		for (int t = 0; t < CAP_EV_TYPE_MAX; t++)
+			excl_list_free(a->profiles[i].lists[t]);
+	a->n_profiles = 0;
+}
+
 int analyzer_new(const char *dir, struct analyzer **ret)
 {
 	struct analyzer *a = calloc(1, sizeof(*a));
@@ -147,9 +156,7 @@ void analyzer_free(struct analyzer *a)
 {
 	if (!a)
 		return;
-	for (size_t i = 0; i < a->n_profiles; i++)
-		for (int t = 0; t < CAP_EV_TYPE_MAX; t++)
-			excl_list_free(a->profiles[i].lists[t]);
+	profiles_free(a);
 	for (size_t i = 0; i < a->n_pushed; i++) {
 		free(a->pushed[i].action);
 		free(a->pushed[i].subject);
@@ -158,8 +165,8 @@ void analyzer_free(struct analyzer *a)
 	free(a);
 }
 
-int analyzer_add_rule(struct analyzer *a, enum cap_event_type type, bool excluded,
-		      const char *action, const char *subject, const char *object)
+static int add_rule(struct analyzer *a, enum cap_event_type type, bool excluded, bool local,
+		    const char *action, const char *subject, const char *object)
 {
 	char sign = excluded ? '+' : '-';
 	char err[256] = "";
@@ -174,22 +181,24 @@ int analyzer_add_rule(struct analyzer *a, enum cap_event_type type, bool exclude
 			return 0;
 	}
 	if (a->n_pushed == MAX_PUSHED) {
-		log_warnx("server exclusion rule %c %s: more than %d rules pushed, ignored", sign,
-			  action, MAX_PUSHED);
+		log_warnx("exclusion rule %c %s: more than %d rules pushed, ignored", sign, action,
+			  MAX_PUSHED);
 		return -ENOSPC;
 	}
-	/* Validate once against the system profile; then every profile. */
-	for (size_t i = 0; i < a->n_profiles; i++) {
-		int r = excl_list_add_rule(a->profiles[i].lists[type], sign, action, subject, object,
-					   err, sizeof(err));
-		if (r < 0) {
-			log_warnx("server exclusion rule %c %s: %s", sign, action, err);
-			return r;
-		}
+	/* Validated in a list of its own first, so that a refused rule is in
+	 * no profile; then every profile (a failure there is out of memory). */
+	struct excl_list *scratch = NULL;
+	int r = excl_list_new(&scratch);
+	if (r < 0)
+		return r;
+	r = excl_list_add_rule(scratch, sign, action, subject, object, err, sizeof(err));
+	excl_list_free(scratch);
+	if (r < 0) {
+		log_warnx("exclusion rule %c %s: %s", sign, action, err);
+		return r;
 	}
 	struct pushed *x = &a->pushed[a->n_pushed];
-	x->type = type;
-	x->sign = sign;
+	*x = (struct pushed){.type = type, .sign = sign, .local = local};
 	x->action = strdup(action);
 	x->subject = strdup(subject);
 	x->object = strdup(object);
@@ -200,7 +209,46 @@ int analyzer_add_rule(struct analyzer *a, enum cap_event_type type, bool exclude
 		return -ENOMEM;
 	}
 	a->n_pushed++;
+	for (size_t i = 0; i < a->n_profiles; i++)
+		if ((r = excl_list_add_rule(a->profiles[i].lists[type], sign, action, subject, object,
+					    err, sizeof(err))) < 0)
+			return log_error_errno(r, "exclusion rule %c %s: profile %s", sign, action,
+					       a->profiles[i].name);
 	return 0;
+}
+
+int analyzer_add_rule(struct analyzer *a, enum cap_event_type type, bool excluded,
+		      const char *action, const char *subject, const char *object)
+{
+	return add_rule(a, type, excluded, false, action, subject, object);
+}
+
+int analyzer_add_local_rule(struct analyzer *a, enum cap_event_type type, bool excluded,
+			    const char *action, const char *subject, const char *object)
+{
+	return add_rule(a, type, excluded, true, action, subject, object);
+}
+
+int analyzer_clear_pushed(struct analyzer *a)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < a->n_pushed; i++) {
+		struct pushed *x = &a->pushed[i];
+		if (x->local) {
+			a->pushed[k++] = *x;
+			continue;
+		}
+		free(x->action);
+		free(x->subject);
+		free(x->object);
+	}
+	if (k == a->n_pushed)
+		return 0;
+	a->n_pushed = k;
+	/* Rules cannot be taken out of a compiled list: the profiles are loaded
+	 * again (the system one now, the others at their next visit). */
+	profiles_free(a);
+	return analyzer_load_profile(a, "system");
 }
 
 size_t analyzer_pushed_count(const struct analyzer *a)
@@ -217,6 +265,8 @@ static const char *base_name(const char *path)
 bool analyzer_unauthorized(struct analyzer *a, const char *profile, const struct cap_event *ev)
 {
 	struct profile *p = profile ? profile_find(a, profile) : NULL;
+	if (!p && a->n_profiles == 0)
+		return true; /* no lists (the system profile failed to load again): report all */
 	if (!p)
 		p = &a->profiles[0]; /* system */
 	if ((int)ev->type < 0 || ev->type >= CAP_EV_TYPE_MAX)

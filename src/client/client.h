@@ -92,7 +92,15 @@ int analyzer_load_profile(struct analyzer *a, const char *profile);
  * 4096 distinct rules. */
 int analyzer_add_rule(struct analyzer *a, enum cap_event_type type, bool excluded,
 		      const char *action, const char *subject, const char *object);
-/* Number of distinct rules the server pushed so far. */
+/* The same for a rule of the client's own (e.g. its DNS lookups through
+ * --resolver), which analyzer_clear_pushed keeps. */
+int analyzer_add_local_rule(struct analyzer *a, enum cap_event_type type, bool excluded,
+			    const char *action, const char *subject, const char *object);
+/* Forgets the rules the server pushed (a new connection: the server sends
+ * its current lists again, and a rule it no longer has must not stay);
+ * the profiles are loaded again.  0 or -errno of the system profile. */
+int analyzer_clear_pushed(struct analyzer *a);
+/* Number of distinct rules pushed (and local ones) so far. */
 size_t analyzer_pushed_count(const struct analyzer *a);
 /* True if the event is unauthorized (no '+' rule, or a '-' rule, matches)
  * under the lists of `profile` (NULL = system lists only). */

@@ -100,7 +100,8 @@ struct client {
 	struct sandbox_plan plan;
 	char *strs; /* storage for the plan's split --host / --bind strings */
 	struct sandbox *sb, *next;
-	bool dirty; /* a malicious visit ran in sb */
+	bool dirty; /* revert sb before the next visit: a malicious visit ran in
+		       it, or a bulk group raised its limits */
 	struct proctable *procs;
 	struct monitor *mons[N_MON];
 	const struct monitor_ops *mops[N_MON];
@@ -257,6 +258,10 @@ static int comm_connect(struct client *c, bool reconnect)
 	int r = ep_add(c, fd, TAG_SOCK);
 	if (r < 0)
 		return r;
+	/* The server sends its exclusion lists after the connect: they replace
+	 * the ones it sent before. */
+	if ((r = analyzer_clear_pushed(c->an)) < 0)
+		log_error_errno(r, "exclusion profile system");
 	struct cap_msg m = {.type = reconnect ? CAP_MSG_RECONNECT : CAP_MSG_CONNECT};
 	m.connect.vm_server_id = (char *)c->o->vm_server_id;
 	m.connect.vm_id = (char *)c->o->vm_id;
@@ -580,7 +585,8 @@ static uint64_t host_mem_available(void)
 /* A bulk group runs one application instance per URL at once (about
  * 180 MiB each for Chromium, docs/benchmarks.md): the sandbox's limits grow
  * with the group, never above 3/4 of the memory the host has available
- * now; limits above what the group needs are left as configured. */
+ * now; limits above what the group needs are left as configured.  A
+ * sandbox whose limits were raised is reverted before the next visit. */
 static void bulk_limits(struct client *c, const struct visit *v, size_t n)
 {
 	const struct client_options *o = c->o;
@@ -602,6 +608,8 @@ static void bulk_limits(struct client *c, const struct visit *v, size_t n)
 	if (!new_mem && !new_pids)
 		return;
 	int r = sandbox_set_limits(c->sb, new_mem, new_pids);
+	/* The next visit gets a sandbox with the configured limits again. */
+	c->dirty = true;
 	if (r < 0)
 		log_error_errno(r, "visit %s: sandbox limits for a bulk group of %zu", v->identifier, n);
 	else
@@ -1108,6 +1116,23 @@ static int client_init(struct client *c, const struct client_options *o)
 		return log_error_errno(r, "work folder %s", o->work_dir);
 	if ((r = analyzer_new(o->exclusion_dir, &c->an)) < 0)
 		return log_error_errno(r, "exclusion lists in %s", o->exclusion_dir);
+	if (o->resolver) {
+		/* The client's own DNS lookups for its downloads (docs/visitor.md
+		 * "Download first"): a UDP exchange with exactly this resolver,
+		 * seen without an owner in the pcap pass. */
+		char obj[64]; /* the address as a regex: dots escaped (an IPv4 literal, options.c) */
+		size_t k = 0;
+		for (const char *q = o->resolver; *q && k + 8 < sizeof(obj); q++) {
+			if (*q == '.')
+				obj[k++] = '\\';
+			obj[k++] = *q;
+		}
+		snprintf(obj + k, sizeof(obj) - k, ":53");
+		(void)analyzer_add_local_rule(c->an, CAP_EV_CONNECTION, true, "udp-connection", ".{0}",
+					      obj);
+		(void)analyzer_add_local_rule(c->an, CAP_EV_CONNECTION, true,
+					      "udp-connection-closed", ".{0}", obj);
+	}
 	const char *apps = o->applications_conf;
 	if (apps && access(apps, F_OK) < 0 && errno == ENOENT) {
 		log_warnx("%s: not found: built-in applications only", apps);

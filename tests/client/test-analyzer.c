@@ -3,7 +3,8 @@
  * exclusion): a pushed rule reaches every profile, loaded before or after
  * it; the same rule pushed again (the server sends its lists after every
  * reconnect) is kept once; a bad pushed rule is refused; a local '-' rule
- * still wins over a pushed '+' rule. */
+ * still wins over a pushed '+' rule; a new connection clears what the server
+ * pushed but keeps the client's own rules. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -126,10 +127,49 @@ static void test_pushed(void **state)
 	analyzer_free(a);
 }
 
+/* A new connection: the server's lists replace the ones it sent before (a
+ * rule it dropped must not stay); the client's own rules stay. */
+static void test_clear(void **state)
+{
+	(void)state;
+	struct analyzer *a = NULL;
+	assert_int_equal(analyzer_new(dir, &a), 0);
+	assert_int_equal(analyzer_load_profile(a, "app"), 0);
+	assert_int_equal(analyzer_add_rule(a, CAP_EV_FILE, true, "Create", ".*", "/tmp/x"), 0);
+	assert_int_equal(analyzer_add_local_rule(a, CAP_EV_CONNECTION, true, "udp-connection",
+						 ".{0}", "10\\.0\\.0\\.1:53"),
+			 0);
+	assert_false(bad(a, "app", CAP_EV_FILE, "Create", "/usr/bin/app", "/tmp/x", "-1"));
+	assert_false(
+	    bad(a, "app", CAP_EV_CONNECTION, "udp-connection", "", "10.0.0.1:53", "10.9.0.2:4000"));
+	assert_true(
+	    bad(a, "app", CAP_EV_CONNECTION, "udp-connection", "", "10.0.0.9:53", "10.9.0.2:4000"));
+	assert_int_equal(analyzer_pushed_count(a), 2);
+
+	assert_int_equal(analyzer_clear_pushed(a), 0);
+	assert_int_equal(analyzer_pushed_count(a), 1);
+	/* the profile comes back from its folder at the next visit */
+	assert_int_equal(analyzer_load_profile(a, "app"), 0);
+	assert_true(bad(a, "app", CAP_EV_FILE, "Create", "/usr/bin/app", "/tmp/x", "-1"));
+	assert_true(bad(a, NULL, CAP_EV_FILE, "Create", "/usr/bin/app", "/tmp/x", "-1"));
+	assert_false(bad(a, "app", CAP_EV_FILE, "Write", "/usr/bin/app", "/home/u/.app/c", "-1"));
+	assert_false(
+	    bad(a, "app", CAP_EV_CONNECTION, "udp-connection", "", "10.0.0.1:53", "10.9.0.2:4000"));
+	/* the server sends its list again: back in */
+	assert_int_equal(analyzer_add_rule(a, CAP_EV_FILE, true, "Create", ".*", "/tmp/x"), 0);
+	assert_false(bad(a, "app", CAP_EV_FILE, "Create", "/usr/bin/app", "/tmp/x", "-1"));
+	/* nothing pushed since: clearing keeps the profiles as they are */
+	assert_int_equal(analyzer_clear_pushed(a), 0);
+	assert_int_equal(analyzer_clear_pushed(a), 0);
+	assert_int_equal(analyzer_pushed_count(a), 1);
+	analyzer_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_pushed),
+	    cmocka_unit_test(test_clear),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -48,6 +48,7 @@
 #define START_TIMEOUT_MS     30000 /* from spawn to the browser's first answers */
 #define SHOT_TIMEOUT_MS	     5000
 #define SHOT_PER_TAB_MS	     500
+#define DOWNLOAD_WAIT_MS     10000
 #define CLOSE_TIMEOUT_MS     1000
 #define POLL_MS		     200
 #define SHOT_MAX_BYTES	     (48u << 20) /* a decoded PNG; its base64 fits CDP_DEFAULT_MAX_MSG */
@@ -830,9 +831,12 @@ static int visit_active(struct run *run)
 		return r;
 	/* A download the page started (a drive-by) runs on in the browser after
 	 * its tab is closed, but the browser is killed after the group: let it
-	 * land, within the page-load timeout, so that its file is reported and
-	 * kept.  A download that has not begun by now is not waited for. */
-	if ((r = pump(run, now_ms() + run->load_timeout_ms, none_downloading)) < 0)
+	 * land, within DOWNLOAD_WAIT_MS (or the page-load timeout if shorter),
+	 * so that its file is reported and kept; a page that trickles an
+	 * endless download cannot hold the group longer.  A download that has
+	 * not begun by now is not waited for. */
+	if ((r = pump(run, now_ms() + MIN(run->load_timeout_ms, DOWNLOAD_WAIT_MS),
+		      none_downloading)) < 0)
 		return r;
 
 	for (size_t i = 0; i < run->n_tabs; i++) {

@@ -436,6 +436,10 @@ static int run_visit(const struct visitor_options *opts, struct visit_group *g,
 					g->urls[i].major_error = CAP_ERR_TIMEOUT_ERROR;
 			break;
 		}
+		/* Every instance that ended is marked exited first, also those
+		 * already visited: wait_exit polls the others' pidfds, and a dead
+		 * process's pidfd stays readable (it would spin). */
+		(void)app_stay(g, 0, &inst[from], to - from, false);
 		int r = wait_exit(g, APP_LOAD_POLL_MS, &inst[from], to - from);
 		if (r < 0)
 			return r;

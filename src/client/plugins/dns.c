@@ -121,8 +121,7 @@ static bool same_name(const char *a, const char *query)
 	return strlen(a) == ql && strncasecmp(a, query, ql) == 0;
 }
 
-int dns_parse_a(const uint8_t *msg, size_t len, uint16_t id, const char *name,
-		struct in_addr *ret)
+int dns_parse_a(const uint8_t *msg, size_t len, uint16_t id, const char *name, struct in_addr *ret)
 {
 	if (len < 12)
 		return -EBADMSG;
@@ -131,9 +130,8 @@ int dns_parse_a(const uint8_t *msg, size_t len, uint16_t id, const char *name,
 		return -EBADMSG;
 	char owner[DNS_NAME_MAX + 1], want[DNS_NAME_MAX + 1];
 	size_t off = 12;
-	if (read_name(msg, len, &off, owner) < 0 || off + 4 > len ||
-	    get16(msg + off) != TYPE_A || get16(msg + off + 2) != CLASS_IN ||
-	    !same_name(owner, name))
+	if (read_name(msg, len, &off, owner) < 0 || off + 4 > len || get16(msg + off) != TYPE_A ||
+	    get16(msg + off + 2) != CLASS_IN || !same_name(owner, name))
 		return -EBADMSG;
 	off += 4;
 	unsigned rcode = flags & 0xf;

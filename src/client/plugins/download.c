@@ -135,7 +135,7 @@ static int parse_url(const char *url, struct url_parts *u)
  * polled (may be NULL).  Errors as dns_parse_a, plus -ETIMEDOUT, -ECANCELED,
  * -EINVAL (bad resolver or name) and socket errors. */
 static int dns_resolve_a(int netns_fd, const char *resolver, const char *name, int64_t deadline_ms,
-		  atomic_bool *abort, struct in_addr *ret)
+			 atomic_bool *abort, struct in_addr *ret)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(53)};
 	if (!resolver || inet_pton(AF_INET, resolver, &sa.sin_addr) != 1)
@@ -196,8 +196,8 @@ static int dns_resolve_a(int netns_fd, const char *resolver, const char *name, i
 /* Address of u->host: a numeric literal, a name from the hosts pairs (as
  * the sandbox's /etc/hosts) or else the A record from the sandbox's
  * resolver (as the sandbox's resolv.conf), asked from its netns. */
-static int resolve(const struct download_options *o, const struct url_parts *u,
-		   int64_t deadline, struct sockaddr_storage *ss, socklen_t *sl)
+static int resolve(const struct download_options *o, const struct url_parts *u, int64_t deadline,
+		   struct sockaddr_storage *ss, socklen_t *sl)
 {
 	char addr[HOST_MAX] = "";
 	struct in_addr a4;
