@@ -68,21 +68,33 @@ static void expect(const char *action, const char *o1, const char *o2, long pid,
 
 /* The sleep first: 700 ms of an idle netns, where polls skip the TCP dump,
  * must not hide the listener that follows. */
-static void test_listeners(void **state)
+/* Runs script in the testapp and expects exactly the opening and closing
+ * of listeners a ("tcp"/"udp") at obj_a and b at obj_b, by the testapp. */
+static void two_listeners(const char *script, const char *a, const char *obj_a, const char *b,
+			  const char *obj_b)
 {
 	assert_int_equal(mon_network_set_interval(ctx.mn, 50), 0);
 	start_both();
-	const char *argv[] = { MPT_TESTAPP, "run", "sleep 700; listen tcp 4444 1; listen udp 5353 1", NULL };
-	char out[1024];
+	const char *argv[] = { MPT_TESTAPP, "run", script, NULL };
+	char out[1024], act[64];
 	assert_int_equal(mpt_run(&ctx, argv, NULL, out, sizeof(out), 300), 0);
 	stop_both();
 	long t = strtol(out, NULL, 10);
-	expect("tcp-listening", "0.0.0.0:4444", "-1", t, MPT_TESTAPP);
-	expect("tcp-listening-closed", "0.0.0.0:4444", "-1", t, MPT_TESTAPP);
-	expect("udp-listening", "0.0.0.0:5353", "-1", t, MPT_TESTAPP);
-	expect("udp-listening-closed", "0.0.0.0:5353", "-1", t, MPT_TESTAPP);
+	const char *proto[2] = { a, b }, *obj[2] = { obj_a, obj_b };
+	for (int i = 0; i < 2; i++) {
+		snprintf(act, sizeof(act), "%s-listening", proto[i]);
+		expect(act, obj[i], "-1", t, MPT_TESTAPP);
+		snprintf(act, sizeof(act), "%s-listening-closed", proto[i]);
+		expect(act, obj[i], "-1", t, MPT_TESTAPP);
+	}
 	assert_int_equal(net_events(), 4);
 	assert_int_equal(ctx.errors, 0);
+}
+
+static void test_listeners(void **state)
+{
+	two_listeners("sleep 700; listen tcp 4444 1; listen udp 5353 1", "tcp", "0.0.0.0:4444",
+		      "udp", "0.0.0.0:5353");
 }
 
 /* A listener closed and another opened at once, without traffic: the
@@ -91,20 +103,8 @@ static void test_listeners(void **state)
  * every 100 polls, 5 s here, after the second listener has gone). */
 static void test_listener_swap(void **state)
 {
-	assert_int_equal(mon_network_set_interval(ctx.mn, 50), 0);
-	start_both();
-	const char *argv[] = { MPT_TESTAPP, "run", "sleep 300; listen tcp 4444 1; listen tcp 4446 1",
-			       NULL };
-	char out[1024];
-	assert_int_equal(mpt_run(&ctx, argv, NULL, out, sizeof(out), 300), 0);
-	stop_both();
-	long t = strtol(out, NULL, 10);
-	expect("tcp-listening", "0.0.0.0:4444", "-1", t, MPT_TESTAPP);
-	expect("tcp-listening-closed", "0.0.0.0:4444", "-1", t, MPT_TESTAPP);
-	expect("tcp-listening", "0.0.0.0:4446", "-1", t, MPT_TESTAPP);
-	expect("tcp-listening-closed", "0.0.0.0:4446", "-1", t, MPT_TESTAPP);
-	assert_int_equal(net_events(), 4);
-	assert_int_equal(ctx.errors, 0);
+	two_listeners("sleep 300; listen tcp 4444 1; listen tcp 4446 1", "tcp", "0.0.0.0:4444",
+		      "tcp", "0.0.0.0:4446");
 }
 
 static void loopback_connection(const char *mode, const char *server)

@@ -41,6 +41,22 @@ static long pid_after(const char *out, const char *what, const char *key)
 	return k ? strtol(k + strlen(key), NULL, 10) : -1;
 }
 
+/* Runs argv inside and waits for it without reading the monitor meanwhile
+ * (its messages queue up); the wait status, *ret_inner its pid inside. */
+static int run_undispatched(const char *const *argv, pid_t *ret_inner)
+{
+	struct sandbox_exec ex;
+	sandbox_exec_init(&ex);
+	ex.argv = argv;
+	struct sandbox_process pr;
+	assert_int_equal(sandbox_spawn(ctx.sb, &ex, &pr), 0);
+	int st;
+	assert_int_equal(sandbox_process_wait(&pr, 60000, &st), 0);
+	*ret_inner = pr.inner_pid;
+	sandbox_process_done(&pr);
+	return st;
+}
+
 static const struct mpt_ev *created(long pid)
 {
 	char o1[32];
@@ -224,14 +240,8 @@ static void test_enobufs(void **state)
 	assert_int_equal(mon_process_set_rcvbuf(ctx.mp, 4096), 0);
 	assert_int_equal(mon_process_ops.start(ctx.mp), 0);
 	const char *argv[] = { MPT_TESTAPP, "run", "burst-procs 500", NULL };
-	struct sandbox_exec ex;
-	sandbox_exec_init(&ex);
-	ex.argv = argv;
-	struct sandbox_process pr;
-	assert_int_equal(sandbox_spawn(ctx.sb, &ex, &pr), 0);
-	int st;
-	assert_int_equal(sandbox_process_wait(&pr, 60000, &st), 0); /* no dispatch meanwhile */
-	sandbox_process_done(&pr);
+	pid_t inner;
+	(void)run_undispatched(argv, &inner);
 	mpt_loop(&ctx, 300);
 	assert_int_equal(mon_process_ops.stop(ctx.mp), 0);
 	assert_int_equal(mon_process_set_rcvbuf(ctx.mp, 32 << 20), 0);
@@ -247,7 +257,7 @@ static void test_enobufs(void **state)
 	 * is unknown ("-1", never the host pid) and it has the image it was
 	 * forked with */
 	char o1[32];
-	snprintf(o1, sizeof(o1), "%d", pr.inner_pid);
+	snprintf(o1, sizeof(o1), "%d", inner);
 	size_t unknown = 0;
 	for (size_t i = 0; i < ctx.n; i++) {
 		assert_true(ctx.ev[i].pid == -1 || ctx.ev[i].pid != ctx.ev[i].host_pid);
@@ -274,14 +284,8 @@ static void test_reaped(void **state)
 	ctx.errors = 0;
 	assert_int_equal(mon_process_ops.start(ctx.mp), 0);
 	const char *argv[] = { MPT_TESTAPP, "run", "exec " TRUE_BIN "; fork; exec " TRUE_BIN, NULL };
-	struct sandbox_exec ex;
-	sandbox_exec_init(&ex);
-	ex.argv = argv;
-	struct sandbox_process pr;
-	assert_int_equal(sandbox_spawn(ctx.sb, &ex, &pr), 0);
-	int st;
-	assert_int_equal(sandbox_process_wait(&pr, 60000, &st), 0); /* no dispatch meanwhile */
-	sandbox_process_done(&pr);
+	pid_t inner;
+	int st = run_undispatched(argv, &inner);
 	assert_int_equal(st, 0);
 	mpt_loop(&ctx, 300);
 	assert_int_equal(mon_process_ops.stop(ctx.mp), 0);
