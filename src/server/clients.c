@@ -474,10 +474,14 @@ static void on_system(struct srv *s, struct srv_client *c, const struct cap_msg_
 		if (line) {
 			c->ev_pids[c->n_ev] = m->ev.pid;
 			c->ev_lines[c->n_ev++] = line;
+			char tbuf[CAP_PTIME_STRLEN], pid[24];
+			if (cap_ptime_format(&m->time, tbuf, sizeof(tbuf)) < 0)
+				tbuf[0] = '\0';
+			snprintf(pid, sizeof(pid), "%ld", (long)m->ev.pid);
 			(void)store_event_add(s->store, c->group->n == 1 ? (int64_t)c->group->urls[0]->id : 0,
-			                      c->group->id, cap_event_type_name(m->ev.type), NULL,
-			                      NULL, m->ev.process, m->ev.action, m->ev.object1,
-			                      m->ev.object2);
+			                      c->group->id, cap_event_type_name(m->ev.type), tbuf, pid,
+			                      m->ev.process, m->ev.action, m->ev.object1, m->ev.object2,
+			                      m->ev.cmdline[0] ? m->ev.cmdline : NULL);
 		}
 	}
 	if (m->ev.type == CAP_EV_PROCESS && strcmp(m->ev.action, "created") == 0 &&

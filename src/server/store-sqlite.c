@@ -44,7 +44,7 @@ static const char *const stmt_sql[ST_MAX] = {
 	[ST_URL_PENDING] = "SELECT id, url, client, time, priority FROM url"
 	                   " WHERE operation = ? AND status IS NULL ORDER BY id",
 	[ST_EVENT_ADD] = "INSERT INTO event(url, group_id, type, time, process_id, process,"
-	                 " action, object1, object2) VALUES (?,?,?,?,?,?,?,?,?)",
+	                 " action, object1, object2, command_line) VALUES (?,?,?,?,?,?,?,?,?,?)",
 	[ST_FILE_ADD] = "INSERT INTO file(url, group_id, path) VALUES (?,?,?)",
 	[ST_COUNT] = "SELECT count(*) FROM url WHERE operation = ? AND status = ?",
 	[ST_COUNT_NULL] = "SELECT count(*) FROM url WHERE operation = ? AND status IS NULL",
@@ -66,7 +66,7 @@ static const char schema[] =
 	" status TEXT);"
 	"CREATE TABLE IF NOT EXISTS event(id INTEGER PRIMARY KEY, url INTEGER, group_id INTEGER,"
 	" type TEXT, time TEXT, process_id TEXT, process TEXT, action TEXT, object1 TEXT,"
-	" object2 TEXT);"
+	" object2 TEXT, command_line TEXT);"
 	"CREATE TABLE IF NOT EXISTS error(id INTEGER PRIMARY KEY, url INTEGER, major INTEGER,"
 	" minor INTEGER, time REAL);"
 	"CREATE TABLE IF NOT EXISTS file(id INTEGER PRIMARY KEY, url INTEGER, group_id INTEGER,"
@@ -225,10 +225,11 @@ static int sqlite_url_pending(struct store *st, int64_t op, store_url_fn fn, voi
 
 static int sqlite_event_add(struct store *st, int64_t url_id, uint32_t group, const char *type,
                             const char *time, const char *pid, const char *process,
-                            const char *action, const char *o1, const char *o2)
+                            const char *action, const char *o1, const char *o2,
+                            const char *cmdline)
 {
 	sqlite3_stmt *s = S(st)->st[ST_EVENT_ADD];
-	const char *txt[] = {type, time, pid, process, action, o1, o2};
+	const char *txt[] = {type, time, pid, process, action, o1, o2, cmdline};
 	if (url_id > 0)
 		sqlite3_bind_int64(s, 1, url_id);
 	sqlite3_bind_int64(s, 2, group);
@@ -300,6 +301,17 @@ int store_sqlite_open(const char *path, struct store **ret)
 		sqlite_close(&q->base);
 		return -EPROTO;
 	}
+	/* A database of an older version (resume): event had no command_line. */
+	sqlite3_stmt *probe = NULL;
+	if (sqlite3_prepare_v2(q->db, "SELECT command_line FROM event LIMIT 0", -1, &probe,
+	                       NULL) != SQLITE_OK &&
+	    sqlite3_exec(q->db, "ALTER TABLE event ADD COLUMN command_line TEXT", NULL, NULL,
+	                 NULL) != SQLITE_OK) {
+		sqlite3_finalize(probe);
+		sqlite_close(&q->base);
+		return -EPROTO;
+	}
+	sqlite3_finalize(probe);
 	for (int i = 0; i < ST_MAX; i++)
 		if (sqlite3_prepare_v3(q->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i],
 		                       NULL) != SQLITE_OK) {

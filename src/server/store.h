@@ -32,7 +32,8 @@ struct store_ops {
 	int (*url_pending)(struct store *st, int64_t op, store_url_fn fn, void *userdata);
 	int (*event_add)(struct store *st, int64_t url_id, uint32_t group, const char *type,
 	                 const char *time, const char *process_id, const char *process,
-	                 const char *action, const char *object1, const char *object2);
+	                 const char *action, const char *object1, const char *object2,
+	                 const char *command_line);
 	int (*file_add)(struct store *st, int64_t url_id, uint32_t group, const char *path);
 	int (*count)(struct store *st, int64_t op, char status, int64_t *ret);
 };
@@ -99,9 +100,10 @@ static inline int store_url_pending(struct store *st, int64_t op, store_url_fn f
 static inline int store_event_add(struct store *st, int64_t url_id, uint32_t group,
                                   const char *type, const char *time, const char *pid,
                                   const char *process, const char *action, const char *o1,
-                                  const char *o2)
+                                  const char *o2, const char *cmdline)
 {
-	return st->ops->event_add(st, url_id, group, type, time, pid, process, action, o1, o2);
+	return st->ops->event_add(st, url_id, group, type, time, pid, process, action, o1, o2,
+	                          cmdline);
 }
 /* Records an evidence file (a path inside the output folder). */
 static inline int store_file_add(struct store *st, int64_t url_id, uint32_t group,

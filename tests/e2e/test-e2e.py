@@ -28,6 +28,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -224,6 +225,13 @@ def main_pushed():
             # one of the two visits even on a loaded machine
             if not any('"/usr/bin/sleep","/usr/bin/sleep 2"' in ev for ev in evs):
                 fail(f"{sub}: no command line on the process events: {evs}")
+            # and in the results database, with the event's time and pid
+            db = sqlite3.connect(os.path.join(out, "results.db"))
+            rows = db.execute("SELECT time, process_id FROM event WHERE type = 'process'"
+                              " AND command_line = '/usr/bin/sleep 2'").fetchall()
+            db.close()
+            if not rows or not all(t and p for t, p in rows):
+                fail(f"{sub}: results.db: process events with the command line: {rows}")
     print("ok")
 
 

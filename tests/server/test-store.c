@@ -1,5 +1,6 @@
-/* test-store.c - the SQLite store: schema, final-once, and resume after a
- * writer was killed with SIGKILL in the middle of a transaction. */
+/* test-store.c - the SQLite store: schema, final-once, resume after a
+ * writer was killed with SIGKILL in the middle of a transaction, and the
+ * migration of an older database's event table. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "server/store.h"
 
@@ -107,7 +109,9 @@ static void test_resume_after_kill(void **state)
 	assert_int_equal(store_url_final(st, 41, 'B', 0, 0), -EALREADY);
 	assert_int_equal(store_url_final(st, 42, 'X', 0, 0), -EINVAL);
 	assert_int_equal(store_event_add(st, 41, 7, "process", "1/2/2009 3:4:5.6", "1", "/bin/sh",
-	                                 "created", "2", "/tmp/x"), 0);
+	                                 "created", "2", "/tmp/x", "/tmp/x -c 'a b'"), 0);
+	assert_int_equal(store_event_add(st, 41, 7, "file", "1/2/2009 3:4:5.7", "2", "/tmp/x",
+	                                 "Write", "/tmp/y", "-1", NULL), 0);
 	assert_int_equal(store_file_add(st, 41, 7, "log/x.zip"), 0);
 	assert_int_equal(store_count(st, op, 0, &n), 0);
 	assert_int_equal(n, 59);
@@ -116,10 +120,59 @@ static void test_resume_after_kill(void **state)
 	store_close(st);
 }
 
+/* A results database of an older version (event without command_line) is
+ * migrated when it is opened to resume; events keep time, pid and the
+ * command line. */
+static void test_migrate_event_columns(void **state)
+{
+	char old_path[160];
+	snprintf(old_path, sizeof(old_path), "%s/old.db", dir);
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(old_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "CREATE TABLE event(id INTEGER PRIMARY KEY, url INTEGER,"
+	                              " group_id INTEGER, type TEXT, time TEXT, process_id TEXT,"
+	                              " process TEXT, action TEXT, object1 TEXT, object2 TEXT);"
+	                              "INSERT INTO event(type, action) VALUES ('file', 'Write');",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+
+	struct store *st;
+	assert_int_equal(store_sqlite_open(old_path, &st), 0);
+	assert_int_equal(store_event_add(st, 0, 3, "process", "1/2/2009 3:4:5.6", "7", "/bin/sh",
+	                                 "created", "8", "/usr/bin/x", "x --flag 'a b'"), 0);
+	store_close(st);
+	assert_int_equal(sqlite3_open(old_path, &db), SQLITE_OK);
+	sqlite3_stmt *q = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT time, process_id, command_line FROM event"
+	                                    " ORDER BY id",
+	                                    -1, &q, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW); /* the old row: no command line */
+	assert_int_equal(sqlite3_column_type(q, 2), SQLITE_NULL);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(q, 0), "1/2/2009 3:4:5.6");
+	assert_string_equal((const char *)sqlite3_column_text(q, 1), "7");
+	assert_string_equal((const char *)sqlite3_column_text(q, 2), "x --flag 'a b'");
+	assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	static const char *const sfx[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < 3; i++) {
+		char p[200];
+		snprintf(p, sizeof(p), "%s%s", old_path, sfx[i]);
+		unlink(p);
+	}
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_resume_after_kill),
+		cmocka_unit_test(test_migrate_event_columns),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
