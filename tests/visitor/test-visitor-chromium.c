@@ -212,10 +212,46 @@ static const struct expect benign[] = {
     {"http://198.51.100.10:81/", CAP_ERR_NETWORK_ERROR, 102},		  /* CONNECTION_REFUSED */
 };
 
+/* Every request of the test web for path came with a desktop Chromium's
+ * user agent: "Chrome/", never "HeadlessChrome" (evasive pages look for
+ * it).  The log's last column is the User-Agent (docs/testweb.md). */
+#define WEBLOG "/run/capture-testweb/" WEBNS "/requests.log"
+
+static long weblog_size(void)
+{
+	struct stat st;
+	return stat(WEBLOG, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* ... of the lines logged after offset `from` (weblog_size before the run). */
+static void check_user_agents(const char *path, long from)
+{
+	FILE *f = fopen(WEBLOG, "re");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, from, SEEK_SET), 0);
+	char line[2048], want[256];
+	snprintf(want, sizeof(want), "\t%s\t", path);
+	int n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, want))
+			continue;
+		const char *ua = strrchr(line, '\t');
+		assert_non_null(ua);
+		if (!strstr(ua, "Chrome/") || strstr(ua, "Headless"))
+			fprintf(stderr, "user agent: %s", ua + 1);
+		assert_non_null(strstr(ua, "Chrome/"));
+		assert_null(strstr(ua, "Headless"));
+		n++;
+	}
+	fclose(f);
+	assert_true(n > 0);
+}
+
 static void test_dac(void **state)
 {
 	struct sandbox *sb = build_sandbox();
 	static struct group_run gr;
+	long log_from = weblog_size();
 	run_group(&gr, sb, &default_opts, CAP_ALG_DAC, benign, ELEMENTSOF(benign), 1);
 	check_results(&gr, benign);
 	/* one browser for all */
@@ -224,6 +260,7 @@ static void test_dac(void **state)
 		assert_true(gr.urls[i].cgroup_id == 0);
 	}
 	assert_true(gr.urls[0].pid > 1);
+	check_user_agents("/plain.html", log_from);
 	check_no_process_left(sb);
 	cleanup_evidence(&gr);
 	sandbox_free(sb);

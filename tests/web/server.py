@@ -8,7 +8,7 @@ its own network namespace; it binds 0.0.0.0 on the given ports.
 
 Every answer is bounded and deterministic (same request, same bytes), every
 request is appended to a log file (tab-separated: epoch ms, client address,
-Host, method, path, status, body bytes) so that tests can count visits.
+Host, method, path, status, body bytes, User-Agent) so that tests can count visits.
 Host names: every page is served on every name; only "/" depends on the
 Host header (evil.* gets the malicious index).  docs/testweb.md lists it all.
 """
@@ -106,13 +106,14 @@ class Web:
         self.log_lock = threading.Lock()
         self.log = open(log_path, "a", buffering=1) if log_path else None
 
-    def record(self, client, host, method, path, status, size):
+    def record(self, client, host, method, path, status, size, agent=""):
         if not self.log:
             return
         clean = lambda s: "".join(c if c.isprintable() and c != "\t" else "?" for c in s)[:512]
         with self.log_lock:
             self.log.write(f"{int(time.time() * 1000)}\t{client}\t{clean(host)}\t"
-                           f"{clean(method)}\t{clean(path)}\t{status}\t{size}\n")
+                           f"{clean(method)}\t{clean(path)}\t{status}\t{size}\t"
+                           f"{clean(agent)}\n")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -139,8 +140,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def done(self, status, size):
         host = self.headers.get("Host", "") if self.headers else ""
+        agent = self.headers.get("User-Agent", "") if self.headers else ""
         self.server.web.record(self.client_address[0], host, self.command,
-                               self.path, status, size)
+                               self.path, status, size, agent)
 
     def redirect(self, status, where):
         self.send(status, f'<a href="{where}">moved</a>\n', headers=(("Location", where),))

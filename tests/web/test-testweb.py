@@ -212,7 +212,7 @@ def count_log(path):
     n = 0
     for line in open(f"{STATE}/requests.log"):
         f = line.rstrip("\n").split("\t")
-        if len(f) == 7 and f[4] == path:
+        if len(f) == 8 and f[4] == path:
             n += 1
     return n
 

@@ -150,6 +150,8 @@ struct browser {
 	bool cgroup_made;
 	bool dead;
 	unsigned downloads; /* Browser.downloadWillBegin not yet completed/canceled */
+	int64_t version_req;   /* Browser.getVersion in flight */
+	char user_agent[512];  /* headless: the UA with "HeadlessChrome" made "Chrome"; "" = as is */
 };
 
 struct tab {
@@ -280,6 +282,7 @@ static int start_browser(struct run *run, struct browser *b, const char *base, i
 	struct sandbox *sb = run->g->sb;
 	b->proc.pidfd = b->proc.status_fd = -1;
 	b->xvfb.pidfd = b->xvfb.status_fd = -1;
+	b->downloads = 0; /* seq: the struct serves browser after browser */
 	int r = make_cgroup(sb, base, b);
 	if (r < 0)
 		return r;
@@ -365,7 +368,27 @@ static int start_browser(struct run *run, struct browser *b, const char *base, i
 	json_object_object_add(p, "behavior", json_object_new_string("allow"));
 	json_object_object_add(p, "downloadPath", json_object_new_string(dir));
 	json_object_object_add(p, "eventsEnabled", json_object_new_boolean(1));
-	return cdp_send(b->cdp, NULL, "Browser.setDownloadBehavior", p, NULL);
+	if ((r = cdp_send(b->cdp, NULL, "Browser.setDownloadBehavior", p, NULL)) < 0)
+		return r;
+	/* Headless Chromium says "HeadlessChrome" in its user agent, which
+	 * evasive pages look for: each tab gets the UA a desktop Chromium of
+	 * the same version sends (the answer comes before any tab exists). */
+	b->user_agent[0] = '\0';
+	b->version_req = 0;
+	return run->opts->headful ? 0
+				  : cdp_send(b->cdp, NULL, "Browser.getVersion", NULL, &b->version_req);
+}
+
+/* The answer to Browser.getVersion: the user agent without "Headless". */
+static void browser_version(struct browser *b, struct json_object *msg)
+{
+	const char *ua = cdp_str(cdp_obj(msg, "result"), "userAgent");
+	const char *h = ua ? strstr(ua, "HeadlessChrome/") : NULL;
+	b->version_req = 0;
+	if (!h || strlen(ua) >= sizeof(b->user_agent))
+		return;
+	(void)snprintf(b->user_agent, sizeof(b->user_agent), "%.*s%s", (int)(h - ua), ua,
+		       h + strlen("Headless"));
 }
 
 /* Kills everything in the browser's cgroup and forgets the browser. */
@@ -430,6 +453,13 @@ static void tab_enable(struct run *run, struct tab *t)
 {
 	struct browser *b = t->b;
 	t->state = TAB_ENABLING;
+	if (b->user_agent[0]) { /* before the navigation: commands run in order */
+		struct json_object *ua = json_object_new_object();
+		json_object_object_add(ua, "userAgent", json_object_new_string(b->user_agent));
+		tab_send(run, t, t->session, "Network.setUserAgentOverride", ua, false);
+		if (b->dead)
+			return;
+	}
 	tab_send(run, t, t->session, "Page.enable", NULL, true);
 	if (b->dead)
 		return;
@@ -631,6 +661,10 @@ static void dispatch(struct run *run, struct browser *b, struct json_object *msg
 	int64_t id = cdp_msg_id(msg);
 	const char *session = cdp_msg_session(msg);
 	const char *method = cdp_msg_method(msg);
+	if (id > 0 && id == b->version_req) {
+		browser_version(b, msg);
+		return;
+	}
 	if (id <= 0 && !session && method && strcmp(method, "Browser.downloadWillBegin") == 0) {
 		b->downloads++;
 		return;
