@@ -247,6 +247,23 @@ static void check_user_agents(const char *path, long from)
 	assert_true(n > 0);
 }
 
+/* A request whose path starts with `prefix` was logged after `from`. */
+static void check_logged(long from, const char *prefix)
+{
+	FILE *f = fopen(WEBLOG, "re");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, from, SEEK_SET), 0);
+	char line[2048], want[256];
+	snprintf(want, sizeof(want), "\t%s", prefix);
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, want) != NULL;
+	fclose(f);
+	if (!found)
+		fprintf(stderr, "no request %s in the web log\n", prefix);
+	assert_true(found);
+}
+
 static void test_dac(void **state)
 {
 	struct sandbox *sb = build_sandbox();
@@ -261,6 +278,14 @@ static void test_dac(void **state)
 	}
 	assert_true(gr.urls[0].pid > 1);
 	check_user_agents("/plain.html", log_from);
+	cleanup_evidence(&gr);
+	/* what a page sees (the test web's /probe.html reports to /probe?...):
+	 * navigator.webdriver false, as in a user's browser */
+	static const struct expect probe[] = {{WWW "/probe.html", 0, 0}};
+	log_from = weblog_size();
+	run_group(&gr, sb, &default_opts, CAP_ALG_DAC, probe, 1, 1);
+	check_results(&gr, probe);
+	check_logged(log_from, "/probe?webdriver=false&");
 	check_no_process_left(sb);
 	cleanup_evidence(&gr);
 	sandbox_free(sb);

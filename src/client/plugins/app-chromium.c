@@ -335,6 +335,7 @@ static int start_browser(struct run *run, struct browser *b, const char *base, i
 	argv[n++] = "--disable-sync";
 	argv[n++] = "--password-store=basic";
 	argv[n++] = "--window-size=1280,1024";
+	argv[n++] = "--disable-blink-features=AutomationControlled";
 	argv[n++] = "about:blank";
 	argv[n] = NULL;
 
