@@ -129,10 +129,18 @@ static void revert_end(struct srv *s, const struct srv_client *c)
 	}
 }
 
+static void write_event_log(struct srv *s, struct srv_client *c);
+
 void srv_client_close(struct srv *s, struct srv_client *c, uint32_t err, bool revert)
 {
 	if (c->dead)
 		return;
+	/* Events came before the connection ended: the scheduler decides the
+	 * group by them (sched_group_done), so its event log is written as for
+	 * a finished visit (a client killed in the middle of a malicious visit
+	 * left a malicious URL without its log). */
+	if (c->group && c->malicious && c->n_ev > 0)
+		write_event_log(s, c);
 	if (c->group) {
 		uint32_t code = err ? err : CAP_ERR_CONNECTION_RESET;
 		const char *name = cap_error_code_name(code);

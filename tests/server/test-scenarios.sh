@@ -205,6 +205,30 @@ supervise)
 	[ "$(count safe.log)" = 12 ] || fail "safe.log $(count safe.log)"
 	exactly_once
 	;;
+killed-after-events)
+	# a client killed after it reported events of a one-URL group and
+	# before its finish: the URL ends malicious (as the original since 2.1)
+	# and keeps its event log
+	mkdir marks
+	config seq 1 "" "<local-sandbox clients=\"1\" client-path=\"$fake\" client-args=\"-m evil --delay 2000 --mark $work/marks\"/>"
+	{ urls 1 evil; echo end; } > urls.txt
+	start_server -f urls.txt
+	victim=""
+	for i in $(seq 1 300); do
+		victim=$(ls marks 2>/dev/null | head -1 | cut -d. -f1)
+		[ -n "$victim" ] && break
+		sleep 0.05
+	done
+	[ -n "$victim" ] || fail "no client started a visit"
+	# the mark appears after the events (1 s), the finish comes 1 s later
+	kill -9 "$victim"
+	wait_server 0
+	[ "$(count malicious.log)" = 1 ] || fail "malicious.log $(count malicious.log)"
+	ls out/log/ | grep -q '^http%3A%2F%2Fevil1\.test.*\.log$' ||
+		fail "no event log for the URL: $(ls out/log)"
+	grep -q '"process"' out/log/http%3A%2F%2Fevil1.test*.log || fail "event log without the event"
+	exactly_once
+	;;
 backoff)
 	# a client that dies at once: restarted with a growing delay, logged
 	printf '#!/bin/sh\nexit 3\n' > dies.sh
