@@ -1149,6 +1149,11 @@ static int client_init(struct client *c, const struct client_options *o)
 		return log_error_errno(r, "visitor");
 	if ((r = plan_setup(c)) < 0)
 		return r;
+	/* A client killed with SIGKILL (the server restarts it) cannot revert:
+	 * its sandboxes' tmpfs and cgroups are removed here. */
+	unsigned swept = 0;
+	if (sandbox_sweep_stale(&c->plan, &swept) == 0 && swept)
+		log_info("removed %u sandbox(es) of clients that no longer run", swept);
 	if (o->network && (r = sandbox_gateway_up(&c->plan.gateway)) < 0)
 		return log_error_errno(r, "sandbox gateway");
 	if ((r = sandbox_build(c, &c->sb)) < 0)

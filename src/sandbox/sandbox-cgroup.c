@@ -357,6 +357,45 @@ void sb_cgroup_release(struct sandbox *sb)
 		}
 }
 
+/* Removes the stale sandbox cgroups (stale(name)) under dir; their count. */
+static unsigned sweep_dir(const char *dir, bool (*stale)(const char *), bool v2)
+{
+	unsigned n = 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	for (struct dirent *de; (de = readdir(d));) {
+		char p[PATH_MAX];
+		if (de->d_type != DT_DIR || !stale(de->d_name) ||
+		    xsnprintf(p, sizeof(p), "%s/%s", dir, de->d_name) < 0)
+			continue;
+		if (v2) { /* nothing of a dead client's sandbox may run on */
+			(void)write_str(p, "cgroup.kill", "1");
+			(void)wait_unpopulated(p, 2000);
+			rmdir_tree(p, 0);
+		} else {
+			(void)rmdir(p);
+		}
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+unsigned sb_cgroup_sweep(const char *parent, bool (*stale)(const char *))
+{
+	char p[PATH_MAX], own[PATH_MAX];
+	unsigned n = 0;
+	if (xsnprintf(p, sizeof(p), SB_V2_ROOT "/%s", parent) >= 0)
+		n += sweep_dir(p, stale, true);
+	static const char *const v1[] = {"pids", "memory", "cpu"};
+	for (size_t i = 0; i < ELEMENTSOF(v1); i++)
+		if (own_v1_path(v1[i], own, sizeof(own)) == 0 &&
+		    xsnprintf(p, sizeof(p), SB_V1_ROOT "/%s%s/%s", v1[i], own, parent) >= 0)
+			(void)sweep_dir(p, stale, false);
+	return n;
+}
+
 static bool child_name_ok(const char *name)
 {
 	size_t n = name ? strlen(name) : 0;

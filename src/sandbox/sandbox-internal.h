@@ -90,6 +90,9 @@ int sb_cgroup_create(struct sandbox *sb, const struct sandbox_plan *plan, struct
 int sb_cgroup_attach_v1(struct sandbox *sb, pid_t pid, struct sandbox_error *e);
 int sb_cgroup_kill_all(struct sandbox *sb);
 void sb_cgroup_release(struct sandbox *sb);
+/* Removes the cgroups (v2, killed first, and v1) of stale sandboxes under
+ * parent; the number of v2 ones. */
+unsigned sb_cgroup_sweep(const char *parent, bool (*stale)(const char *name));
 int sb_cgroup_open_child(struct sandbox *sb, const char *name, int *ret_fd);
 
 /* sandbox-net.c */

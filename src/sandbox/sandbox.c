@@ -9,6 +9,7 @@
  * runs the same sandbox_free() as a revert, which undoes whatever exists, so a
  * sandbox never half-exists.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -314,6 +316,42 @@ static void reap_init(struct sandbox *sb)
 	while (waitpid(sb->init_pid, NULL, __WALL) < 0 && errno == EINTR)
 		;
 	sb->init_pid = 0;
+}
+
+/* "sbPID-XXXXXXXX" (sandbox_new's names) of a process that no longer runs. */
+static bool stale_name(const char *n)
+{
+	if (strncmp(n, "sb", 2) != 0)
+		return false;
+	char *end;
+	errno = 0;
+	unsigned long pid = strtoul(n + 2, &end, 10);
+	if (errno || end == n + 2 || *end != '-' || strlen(end + 1) != 8 ||
+	    strspn(end + 1, "0123456789abcdef") != 8 || pid == 0 || pid > INT32_MAX)
+		return false;
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+int sandbox_sweep_stale(const struct sandbox_plan *plan, unsigned *ret_count)
+{
+	const char *dir = plan && plan->state_dir ? plan->state_dir : SB_STATE_DIR;
+	const char *parent = plan && plan->cgroup_parent ? plan->cgroup_parent : "capture";
+	unsigned n = 0;
+	DIR *d = opendir(dir);
+	for (struct dirent *de; d && (de = readdir(d));) {
+		char p[PATH_MAX];
+		if (!stale_name(de->d_name) || xsnprintf(p, sizeof(p), "%s/%s", dir, de->d_name) < 0)
+			continue;
+		(void)umount2(p, MNT_DETACH); /* the tmpfs with upper, work and merged */
+		if (rmdir(p) == 0)
+			n++;
+	}
+	if (d)
+		closedir(d);
+	unsigned cg = sb_cgroup_sweep(parent, stale_name);
+	if (ret_count)
+		*ret_count = MAX(n, cg);
+	return 0;
 }
 
 void sandbox_free(struct sandbox *sb)

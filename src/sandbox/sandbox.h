@@ -181,6 +181,13 @@ struct sandbox_cgroup_status {
 	uint64_t memory_bytes;	  /* current memory use (sandbox-wide) */
 };
 
+/* Removes what sandboxes of processes that no longer run left behind (a
+ * client killed with SIGKILL cannot revert): their tmpfs mounts and folders
+ * under the plan's state dir and their cgroups (v2 killed first, and v1).
+ * Names are "sbPID-XXXXXXXX"; a PID that runs again (reused) is left for a
+ * later sweep.  plan may be NULL (defaults).  *ret_count (may be NULL): the
+ * sandboxes removed. */
+int sandbox_sweep_stale(const struct sandbox_plan *plan, unsigned *ret_count);
 /* Changes the sandbox-wide memory (bytes) and pids limits of a built
  * sandbox (0 = leave as it is), e.g. for a bulk group that runs many
  * application instances at once.  Lowering memory below what is in use:

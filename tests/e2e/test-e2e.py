@@ -263,6 +263,7 @@ def main():
         if not pids:
             fail("no capture-client running to kill")
         os.kill(pids[0], signal.SIGKILL)
+        killed = pids[0]
         print(f"killed capture-client {pids[0]} after {done_count()} URLs")
     if MODE == "kill-server":
         while done_count() < 8 and p.poll() is None:
@@ -282,6 +283,11 @@ def main():
         fail(f"capture-server exited with {rc}")
     if client_pids():
         fail("capture-clients still running after the server ended")
+    if MODE == "kill-client":
+        # the restarted client removed the killed one's sandboxes (tmpfs, cgroups)
+        left = [n for n in os.listdir("/run/capture/sandbox") if n.startswith(f"sb{killed}-")]
+        if left:
+            fail(f"sandboxes of the killed client left behind: {left}")
 
     safe = [url_of(r) for r in read_log("safe.log")]
     mal = [url_of(r) for r in read_log("malicious.log")]

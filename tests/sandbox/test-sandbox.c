@@ -2,6 +2,7 @@
  * plan errors, running inside (user, capabilities, fds, env, cwd), copy in
  * and out, child cgroups, limits (fork bomb, memory bomb, tmpfs filler),
  * escape attempts, and build/revert cycles that must leave nothing behind. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -418,6 +419,57 @@ static void test_set_limits(void **state)
 	(void)state;
 }
 
+/* A client killed with SIGKILL leaves its sandboxes' tmpfs mounts and
+ * cgroups (it cannot revert): sandbox_sweep_stale removes those of dead
+ * processes, and leaves a live process's sandbox alone. */
+static void test_sweep_stale(void **state)
+{
+	struct sandbox_plan plan;
+	sbt_plan(&plan);
+	struct sbt_snapshot before, after;
+	sbt_snapshot(&before);
+	struct sandbox *live = build(&plan); /* ours: this process runs */
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct sandbox *sb = sbt_build(&plan);
+		if (!sb)
+			_exit(2);
+		raise(SIGKILL); /* no revert */
+		_exit(3);
+	}
+	int st;
+	assert_int_equal(waitpid(child, &st, 0), child);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	char prefix[32];
+	snprintf(prefix, sizeof(prefix), "sb%d-", (int)child);
+	int left = 0;
+	DIR *d = opendir(SBT_STATE_DIR);
+	for (struct dirent *de; d && (de = readdir(d));)
+		left += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+	if (d)
+		closedir(d);
+	assert_int_equal(left, 1); /* the killed one's state folder (mounted) */
+
+	unsigned n = 0;
+	assert_int_equal(sandbox_sweep_stale(&plan, &n), 0);
+	assert_int_equal(n, 1);
+	d = opendir(SBT_STATE_DIR);
+	left = 0;
+	for (struct dirent *de; d && (de = readdir(d));)
+		left += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+	if (d)
+		closedir(d);
+	assert_int_equal(left, 0);
+	/* the live one still works */
+	const char *argv[] = {"/bin/true", NULL};
+	assert_int_equal(sbt_run(live, argv, NULL, NULL, 0, 10000, &st), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	sandbox_free(live);
+	assert_true(sbt_snapshot_wait(&before, &after, 5000));
+	(void)state;
+}
+
 static void test_tmpfs_filler(void **state)
 {
 	struct sandbox_plan plan;
@@ -711,6 +763,7 @@ int main(void)
 		cmocka_unit_test(test_copy),	     cmocka_unit_test(test_child_cgroup),
 		cmocka_unit_test(test_forkbomb),     cmocka_unit_test(test_membomb),
 	    cmocka_unit_test(test_set_limits),
+	    cmocka_unit_test(test_sweep_stale),
 		cmocka_unit_test(test_tmpfs_filler), cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_seccomp),	     cmocka_unit_test(test_net_cycles),
 		cmocka_unit_test(test_cycles),
