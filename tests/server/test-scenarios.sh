@@ -47,6 +47,19 @@ wait_server() { # expected exit status
 	local rc=$?
 	[ "$rc" = "${1:-0}" ] || fail "server exited with $rc"
 }
+# SIGKILLs the first fake client that marks a visit in marks/ (--mark):
+# its pid in $victim
+kill_marked_client() {
+	local i
+	victim=""
+	for i in $(seq 1 300); do
+		victim=$(ls marks 2>/dev/null | head -1 | cut -d. -f1)
+		[ -n "$victim" ] && break
+		sleep 0.05
+	done
+	[ -n "$victim" ] || fail "no client started a visit"
+	kill -9 "$victim"
+}
 count() { [ -f "out/log/$1" ] && wc -l < "out/log/$1" || echo 0; }
 # every URL of urls.txt exactly once in safe + malicious + error
 exactly_once() {
@@ -185,14 +198,7 @@ supervise)
 	config seq 1 "" "<local-sandbox clients=\"2\" client-path=\"$fake\" client-args=\"--delay 700 --mark $work/marks\"/>"
 	{ urls 12; echo end; } > urls.txt
 	start_server -f urls.txt
-	victim=""
-	for i in $(seq 1 300); do
-		victim=$(ls marks 2>/dev/null | head -1 | cut -d. -f1)
-		[ -n "$victim" ] && break
-		sleep 0.05
-	done
-	[ -n "$victim" ] || fail "no client started a visit"
-	kill -9 "$victim"
+	kill_marked_client
 	wait_server 0
 	grep -q "(pid $victim) exited with status 137" server.err || fail "death not logged"
 	grep -q 'restarting it in' server.err || fail "restart not logged"
@@ -213,15 +219,8 @@ killed-after-events)
 	config seq 1 "" "<local-sandbox clients=\"1\" client-path=\"$fake\" client-args=\"-m evil --delay 2000 --mark $work/marks\"/>"
 	{ urls 1 evil; echo end; } > urls.txt
 	start_server -f urls.txt
-	victim=""
-	for i in $(seq 1 300); do
-		victim=$(ls marks 2>/dev/null | head -1 | cut -d. -f1)
-		[ -n "$victim" ] && break
-		sleep 0.05
-	done
-	[ -n "$victim" ] || fail "no client started a visit"
 	# the mark appears after the events (1 s), the finish comes 1 s later
-	kill -9 "$victim"
+	kill_marked_client
 	wait_server 0
 	[ "$(count malicious.log)" = 1 ] || fail "malicious.log $(count malicious.log)"
 	ls out/log/ | grep -q '^http%3A%2F%2Fevil1\.test.*\.log$' ||
