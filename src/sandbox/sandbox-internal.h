@@ -99,7 +99,9 @@ int sb_cgroup_open_child(struct sandbox *sb, const char *name, int *ret_fd);
 int sb_net_create(struct sandbox *sb, const struct sandbox_plan *plan, struct sandbox_error *e);
 int sb_net_child(const struct sandbox *sb, int net_index, const char *hostname, struct sb_result *res);
 void sb_net_release(struct sandbox *sb);
-void sb_capture_reap(struct sandbox *sb); /* waits for the pcap helpers left by sandbox_capture_stop */
+/* Reaps the pcap helpers left by sandbox_capture_stop: all (wait) or those
+ * that have exited. */
+void sb_capture_reap(struct sandbox *sb, bool wait);
 void sb_net_addresses(int index, char gw[16], char inside[16]);
 
 /* sandbox-seccomp.c */

@@ -805,14 +805,17 @@ int sandbox_capture_start(struct sandbox *sb, const char *path, struct sandbox_c
 	return 0;
 }
 
-void sb_capture_reap(struct sandbox *sb)
+void sb_capture_reap(struct sandbox *sb, bool wait)
 {
 	for (size_t i = 0; i < ELEMENTSOF(sb->capture_reap); i++) {
-		if (sb->capture_reap[i] <= 0)
+		pid_t pid = sb->capture_reap[i];
+		if (pid <= 0)
 			continue;
-		while (waitpid(sb->capture_reap[i], NULL, 0) < 0 && errno == EINTR)
+		pid_t r;
+		while ((r = waitpid(pid, NULL, wait ? 0 : WNOHANG)) < 0 && errno == EINTR)
 			;
-		sb->capture_reap[i] = 0;
+		if (r != 0) /* reaped (or gone) */
+			sb->capture_reap[i] = 0;
 	}
 }
 
@@ -830,10 +833,7 @@ int sandbox_capture_stop(struct sandbox_capture *c, uint64_t *ret_packets, uint6
 	/* A helper that reported is only closing its socket: reaped later, by
 	 * the next stop (a sandbox serves visit after visit while they are
 	 * benign) or by sandbox_free, off the visit's path. */
-	for (size_t i = 0; i < ELEMENTSOF(c->sb->capture_reap); i++)
-		if (c->sb->capture_reap[i] > 0 &&
-		    waitpid(c->sb->capture_reap[i], NULL, WNOHANG) != 0)
-			c->sb->capture_reap[i] = 0;
+	sb_capture_reap(c->sb, false);
 	size_t slot = 0;
 	while (slot < ELEMENTSOF(c->sb->capture_reap) && c->sb->capture_reap[slot] > 0)
 		slot++;

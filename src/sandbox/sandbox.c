@@ -359,7 +359,7 @@ void sandbox_free(struct sandbox *sb)
 	if (!sb)
 		return;
 	reap_init(sb);
-	sb_capture_reap(sb);
+	sb_capture_reap(sb, true);
 	if (sb->ctl_fd >= 0)
 		close(sb->ctl_fd);
 	if (sb->init_pidfd >= 0)
