@@ -61,7 +61,7 @@ static void cycles(bool network, int n)
 		double t0 = now_ms();
 		struct sandbox *sb = build(&plan);
 		double t1 = now_ms();
-		sandbox_free(sb);
+		sbt_free(sb);
 		double t2 = now_ms();
 		b[i] = t1 - t0;
 		r[i] = t2 - t1;
@@ -103,7 +103,7 @@ static void spawn_cost(int n)
 	}
 	row("spawn /bin/true inside + wait", v, n);
 	free(v);
-	sandbox_free(sb);
+	sbt_free(sb);
 }
 
 static void busy_revert(int n)
@@ -125,7 +125,7 @@ static void busy_revert(int n)
 			exit(1);
 		}
 		double t0 = now_ms();
-		sandbox_free(sb);
+		sbt_free(sb);
 		v[i] = now_ms() - t0;
 	}
 	row("revert, 50 processes + 2000 files", v, n);
@@ -166,7 +166,7 @@ static void idle_memory(int n)
 			cg += s.memory_bytes;
 	}
 	for (int i = 0; i < n; i++)
-		sandbox_free(sbs[i]);
+		sbt_free(sbs[i]);
 	printf("\nmemory per idle sandbox (with network, %d at once): host MemAvailable delta "
 	       "%.0f KiB, charged to its memory cgroup %.0f KiB\n",
 	       n, (double)(before - after) / n, (double)cg / 1024.0 / n);
@@ -225,7 +225,7 @@ static void critical_path(int n)
 					old = cur;
 					cur = next;
 				} else {
-					sandbox_free(cur);
+					sbt_free(cur);
 					rv[i - 1] = now_ms() - t0;
 					cur = build(&plan);
 				}
@@ -234,7 +234,7 @@ static void critical_path(int n)
 			visit_start(cur, &p);
 			double t2 = now_ms();
 			if (ahead && i > 0) {
-				sandbox_free(old);
+				sbt_free(old);
 				next = build(&plan);
 			}
 			double t3 = now_ms();
@@ -249,8 +249,8 @@ static void critical_path(int n)
 		row(ahead ? "  revert+build, off the path" : "  of which revert+build", rb, n);
 		if (!ahead)
 			row("  of which revert", rv, n);
-		sandbox_free(cur);
-		sandbox_free(next);
+		sbt_free(cur);
+		sbt_free(next);
 	}
 	free(gap);
 	free(rb);

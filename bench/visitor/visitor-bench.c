@@ -117,7 +117,7 @@ static struct timing visit(struct visitor *v, enum cap_algorithm alg, size_t n, 
 	}
 	char evidence[] = "/tmp/vchr-bench-XXXXXX";
 	if (!mkdtemp(evidence)) {
-		sandbox_free(sb);
+		sbt_free(sb);
 		return t;
 	}
 	atomic_bool abort_flag = false;
@@ -154,7 +154,7 @@ static struct timing visit(struct visitor *v, enum cap_algorithm alg, size_t n, 
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", evidence);
 	(void)sbt_sh(cmd);
-	sandbox_free(sb);
+	sbt_free(sb);
 	return t;
 }
 

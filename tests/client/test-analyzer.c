@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "capture-config.h"
 #include "client.h"
 #include "event.h"
 
@@ -165,11 +166,53 @@ static void test_clear(void **state)
 	analyzer_free(a);
 }
 
+/* The shipped profiles (etc/exclusion): host noise that depends on the
+ * host's state is excluded by exact shapes (docs/exclusion-lists.md "Host
+ * noise"), and everything beside those shapes is still reported. */
+static void test_host_noise_shapes(void **state)
+{
+	(void)state;
+	struct analyzer *a = NULL;
+	assert_int_equal(analyzer_new(CAPTURE_SRCDIR "/etc/exclusion", &a), 0);
+	static const char ff[] = "/usr/lib/firefox-esr/firefox-esr";
+	static const char fc[] = "/home/capture/.cache/fontconfig";
+	char o1[256], o2[256];
+	const char *profiles[] = {"firefox", "firefox-plain"};
+	for (size_t i = 0; i < 2; i++) {
+		const char *p = profiles[i];
+		assert_int_equal(analyzer_load_profile(a, p), 0);
+		/* fontconfig's cache of Firefox's own font folder: excluded */
+		assert_false(bad(a, p, CAP_EV_FILE, "Create", ff, fc, "-1"));
+		snprintf(o1, sizeof(o1), "%s/e74d411252dea466295e020db15a86c6-le64.cache-8.TMP-LwYX4h", fc);
+		assert_false(bad(a, p, CAP_EV_FILE, "Create", ff, o1, "-1"));
+		assert_false(bad(a, p, CAP_EV_FILE, "Write", ff, o1, "-1"));
+		assert_false(bad(a, p, CAP_EV_FILE, "Delete", ff, o1, "-1"));
+		snprintf(o1, sizeof(o1), "%s/CACHEDIR.TAG.NEW", fc);
+		snprintf(o2, sizeof(o2), "%s/CACHEDIR.TAG", fc);
+		assert_false(bad(a, p, CAP_EV_FILE, "Rename", ff, o1, o2));
+		snprintf(o1, sizeof(o1), "%s/e74d411252dea466295e020db15a86c6-le64.cache-8.NEW", fc);
+		snprintf(o2, sizeof(o2), "%s/e74d411252dea466295e020db15a86c6-le64.cache-8", fc);
+		assert_false(bad(a, p, CAP_EV_FILE, "Rename", ff, o1, o2));
+		/* ... but not any other name there, another writer, or a rename out */
+		snprintf(o1, sizeof(o1), "%s/payload.sh", fc);
+		assert_true(bad(a, p, CAP_EV_FILE, "Create", ff, o1, "-1"));
+		assert_true(bad(a, p, CAP_EV_FILE, "Write", ff, o1, "-1"));
+		snprintf(o1, sizeof(o1), "%s/e74d411252dea466295e020db15a86c6-le64.cache-8.NEW", fc);
+		assert_true(bad(a, p, CAP_EV_FILE, "Create", "/tmp/dropper", o1, "-1"));
+		assert_true(bad(a, p, CAP_EV_FILE, "Write", ff, "/home/capture/.cache/x-le64.cache-8.NEW", "-1"));
+		assert_true(bad(a, p, CAP_EV_FILE, "Rename", ff, o1, "/home/capture/.config/autostart/x.desktop"));
+		assert_true(bad(a, p, CAP_EV_FILE, "Rename", ff, o1, "/home/capture/.cache/fontconfig/run.sh"));
+		assert_true(bad(a, p, CAP_EV_FILE, "Chmod", ff, o2, "-1"));
+	}
+	analyzer_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_pushed),
 	    cmocka_unit_test(test_clear),
+	    cmocka_unit_test(test_host_noise_shapes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -14,6 +14,9 @@
 #include "macro.h"
 #include "sbt-util.h"
 
+/* The sandboxes built and not yet freed (a test holds a handful at most). */
+static struct sandbox *live[256];
+
 struct sandbox *sbt_build(const struct sandbox_plan *plan)
 {
 	struct sandbox_error e = {0};
@@ -22,7 +25,37 @@ struct sandbox *sbt_build(const struct sandbox_plan *plan)
 		fprintf(stderr, "sandbox_new: step %s (%s): %s\n", e.step, e.detail, strerror(e.err));
 		return NULL;
 	}
-	return sb;
+	for (size_t i = 0; i < ELEMENTSOF(live); i++)
+		if (!live[i]) {
+			live[i] = sb;
+			return sb;
+		}
+	fprintf(stderr, "sbt_build: more than %zu sandboxes at once\n", ELEMENTSOF(live));
+	sandbox_free(sb);
+	return NULL;
+}
+
+void sbt_free(struct sandbox *sb)
+{
+	for (size_t i = 0; sb && i < ELEMENTSOF(live); i++)
+		if (live[i] == sb)
+			live[i] = NULL;
+	sandbox_free(sb);
+}
+
+int sbt_teardown(void **state)
+{
+	unsigned n = 0;
+	for (size_t i = 0; i < ELEMENTSOF(live); i++)
+		if (live[i]) {
+			sandbox_free(live[i]);
+			live[i] = NULL;
+			n++;
+		}
+	if (n)
+		fprintf(stderr, "sbt_teardown: freed %u sandbox(es) the test left (it failed)\n", n);
+	(void)state;
+	return 0;
 }
 
 void sbt_plan(struct sandbox_plan *plan)

@@ -17,8 +17,18 @@
 /* A plan with the test names and the probe (from $SBT_PROBE) bound in. */
 void sbt_plan(struct sandbox_plan *plan);
 
-/* sandbox_new() that prints the failed step; NULL on failure. */
+/* sandbox_new() that prints the failed step; NULL on failure.  The sandbox
+ * is registered until sbt_free(): a test whose assertion fails leaves the
+ * test early, and sbt_teardown() then frees what it built, so that the
+ * failure is reported as itself, not as a leak or as leftovers that fail
+ * the next test's snapshot. */
 struct sandbox *sbt_build(const struct sandbox_plan *plan);
+/* Unregisters and frees (sandbox_free; NULL and unregistered ones too). */
+void sbt_free(struct sandbox *sb);
+/* cmocka teardown: frees every sandbox still registered; returns 0. */
+int sbt_teardown(void **state);
+/* cmocka_unit_test with sbt_teardown. */
+#define sbt_unit_test(f) cmocka_unit_test_teardown(f, sbt_teardown)
 
 /* Runs argv inside (NULL-terminated), stdout into out (NUL-terminated,
  * truncated), waits up to timeout_ms.  Returns 0 with *status, or -errno. */

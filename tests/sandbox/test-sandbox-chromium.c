@@ -41,7 +41,7 @@ static bool chromium_works(bool no_sandbox, bool allow_userns)
 		no_sandbox ? "--no-sandbox" : "(own sandbox)", allow_userns ? "allowed" : "denied", r,
 		st, out);
 	assert_int_equal(r, 0);
-	sandbox_free(sb);
+	sbt_free(sb);
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(out, "<title>js ran</title>");
 }
 
@@ -81,9 +81,9 @@ int main(void)
 	sbt_lock();
 	sbt_cleanup_leftovers();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_chromium_no_sandbox),
-		cmocka_unit_test(test_chromium_own_sandbox),
-		cmocka_unit_test(test_chromium_no_userns),
+		sbt_unit_test(test_chromium_no_sandbox),
+		sbt_unit_test(test_chromium_own_sandbox),
+		sbt_unit_test(test_chromium_no_userns),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	sbt_cleanup_leftovers();

@@ -150,7 +150,7 @@ static void test_public_reachable(void **state)
 	assert_int_equal(try_connect(sb, "198.51.100.10", "80"), 0);
 	/* the configured resolver, on port 53 only */
 	assert_int_equal(try_connect(sb, "192.168.77.10", "53"), 0);
-	sandbox_free(sb);
+	sbt_free(sb);
 	(void)state;
 }
 
@@ -188,8 +188,8 @@ static void test_denied(void **state)
 	assert_int_not_equal(try_connect(a, sandbox_address(b), "8080"), 0);
 	assert_int_equal(try_connect(b, "127.0.0.1", "8080"), 0); /* it is listening */
 	sandbox_process_done(&p);
-	sandbox_free(a);
-	sandbox_free(b);
+	sbt_free(a);
+	sbt_free(b);
 	(void)state;
 }
 
@@ -200,7 +200,7 @@ static void test_no_network(void **state)
 	assert_int_equal(try_connect(sb, "198.51.100.10", "80"), 1);
 	struct sandbox_capture *c;
 	assert_int_equal(sandbox_capture_start(sb, "/run/capture/sbt-x.pcap", &c), -ENODEV);
-	sandbox_free(sb);
+	sbt_free(sb);
 	(void)state;
 }
 
@@ -229,7 +229,7 @@ static void test_pcap(void **state)
 	fclose(f);
 	assert_int_equal(magic, 0xa1b2c3d4);
 	unlink(path);
-	sandbox_free(sb);
+	sbt_free(sb);
 	(void)state;
 }
 
@@ -309,7 +309,7 @@ static void test_nat(void **state)
 	/* without NAT (gateway sbt-gw) the uplink is not reachable at all */
 	struct sandbox *plain = build_nat(false);
 	assert_int_not_equal(try_connect(plain, "203.0.113.1", "80"), 0);
-	sandbox_free(plain);
+	sbt_free(plain);
 
 	struct sandbox *sb = build_nat(true);
 	assert_int_equal(try_connect(sb, "203.0.113.1", "80"), 0);
@@ -329,7 +329,7 @@ static void test_nat(void **state)
 				"/proc/sys/net/ipv4/conf/eth0/forwarding) = 1 && test $(cat "
 				"/proc/sys/net/ipv4/conf/lo/forwarding) = 0'"),
 			 0);
-	sandbox_free(sb);
+	sbt_free(sb);
 
 	/* down: the fake host is back as it was */
 	assert_int_equal(sandbox_gateway_down(SBT_GWN), 0);
@@ -375,12 +375,12 @@ int main(void)
 	}
 	sbt_lock();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_public_reachable),
-		cmocka_unit_test(test_denied),
-		cmocka_unit_test(test_no_network),
-		cmocka_unit_test(test_pcap),
-		cmocka_unit_test(test_nat),
-		cmocka_unit_test(test_nat_no_route),
+		sbt_unit_test(test_public_reachable),
+		sbt_unit_test(test_denied),
+		sbt_unit_test(test_no_network),
+		sbt_unit_test(test_pcap),
+		sbt_unit_test(test_nat),
+		sbt_unit_test(test_nat_no_route),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

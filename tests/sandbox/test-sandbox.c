@@ -176,7 +176,7 @@ static void test_run_basic(void **state)
 	struct stat cst;
 	assert_int_equal(stat(t.cgroup_path, &cst), 0);
 	assert_int_equal(cst.st_ino, t.cgroup_id);
-	sandbox_free(sb);
+	sbt_free(sb);
 	(void)state;
 }
 
@@ -209,7 +209,7 @@ static void test_image(void **state)
 	/* nothing of the host: no /bin/sh in this image */
 	const char *sh[] = {"/bin/sh", "-c", "true", NULL};
 	assert_int_equal(sbt_run(sb, sh, NULL, NULL, 0, 5000, &st), -ENOENT);
-	sandbox_free(sb);
+	sbt_free(sb);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", img);
 	assert_int_equal(sbt_sh(cmd), 0);
 	(void)state;
@@ -255,7 +255,7 @@ static void test_masks_cpu(void **state)
 	}
 	fclose(f);
 	assert_string_equal(quota, "20000\n");
-	sandbox_free(sb);
+	sbt_free(sb);
 	(void)state;
 }
 
@@ -290,7 +290,7 @@ static void test_copy(void **state)
 	assert_int_equal(sbt_run(sb, ln, NULL, NULL, 0, 5000, &st), 0);
 	assert_int_equal(sandbox_copy_out(sb, "/tmp/evil", back, 1 << 20), -ELOOP);
 	assert_int_equal(access(back, F_OK), -1);
-	sandbox_free(sb);
+	sbt_free(sb);
 	unlink(in);
 	(void)state;
 }
@@ -344,7 +344,7 @@ static void test_child_cgroup(void **state)
 	const char *id_cmd[] = {SBT_PROBE, "id", NULL};
 	assert_int_equal(sbt_run(sb, id_cmd, "url-1", out, sizeof(out), 5000, &st), 0);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	sandbox_free(sb);
+	sbt_free(sb);
 	(void)state;
 }
 
@@ -361,7 +361,7 @@ static void test_forkbomb(void **state)
 	struct sandbox_cgroup_status s;
 	assert_int_equal(sandbox_cgroup_status(sb, NULL, &s), 0);
 	assert_true(s.pids_max_events > 0);
-	sandbox_free(sb);
+	sbt_free(sb);
 	(void)state;
 }
 
@@ -378,7 +378,7 @@ static void test_membomb(void **state)
 	struct sandbox_cgroup_status s;
 	assert_int_equal(sandbox_cgroup_status(sb, NULL, &s), 0);
 	assert_true(s.oom_kills > 0);
-	sandbox_free(sb);
+	sbt_free(sb);
 	(void)state;
 }
 
@@ -415,7 +415,7 @@ static void test_set_limits(void **state)
 	assert_int_equal(sandbox_set_limits(sb, 64ULL << 20, 0), 0);
 	assert_int_equal(sbt_run(sb, mem, NULL, NULL, 0, 30000, &st), 0);
 	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-	sandbox_free(sb);
+	sbt_free(sb);
 	(void)state;
 }
 
@@ -465,7 +465,7 @@ static void test_sweep_stale(void **state)
 	const char *argv[] = {"/bin/true", NULL};
 	assert_int_equal(sbt_run(live, argv, NULL, NULL, 0, 10000, &st), 0);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	sandbox_free(live);
+	sbt_free(live);
 	assert_true(sbt_snapshot_wait(&before, &after, 5000));
 	(void)state;
 }
@@ -480,7 +480,7 @@ static void test_tmpfs_filler(void **state)
 	const char *fill[] = {SBT_PROBE, "fill", "/tmp/fill", NULL};
 	assert_int_equal(sbt_run(sb, fill, NULL, NULL, 0, 20000, &st), 0);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 28); /* ENOSPC */
-	sandbox_free(sb);
+	sbt_free(sb);
 	(void)state;
 }
 
@@ -523,7 +523,7 @@ static void test_escape(void **state)
 	assert_int_equal(sandbox_cgroup_child_path(sb, "visit", path, sizeof(path)), 0);
 	int n = read_pids(path, pids, 16);
 	assert_int_equal(n, 1); /* the double-forked, setsid'd grandchild is still in its cgroup */
-	sandbox_free(sb);
+	sbt_free(sb);
 	assert_false(pid_alive(pids[0]));
 	assert_true(sbt_snapshot_wait(&before, &after, 5000));
 	(void)state;
@@ -552,8 +552,11 @@ static void run_probe_as(struct sandbox *sb, bool as_root, const char *const *ar
 	close(p[0]);
 	int st;
 	assert_int_equal(sandbox_process_wait(&pr, 10000, &st), 0);
-	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	sandbox_process_done(&pr);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fprintf(stderr, "probe %s %s as %s: status 0x%x, output:\n%s\n", argv[0], argv[1],
+			as_root ? "root" : "the user", (unsigned)st, out);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 /* Lines "name errno" of the probe; returns how many, each checked by want(). */
@@ -579,6 +582,31 @@ static int check_lines(const char *out, int want_errno, bool equal)
 	return n;
 }
 
+#if defined(__x86_64__)
+/* Whether this host runs i386 system calls (int $0x80) at all: a kernel
+ * built without IA32 emulation, or booted with it off (ia32_emulation=0, or
+ * a hypervisor's choice: seen on 6.18 hosts here, where even getpid through
+ * int $0x80 raises a general protection fault, outside any sandbox), kills
+ * the caller with SIGSEGV.  Tried in a child on the host. */
+static bool ia32_abi(void)
+{
+	pid_t p = fork();
+	assert_true(p >= 0);
+	if (p == 0) {
+		/* cmocka's handlers would longjmp this child back into the test
+		 * runner (it would run the remaining tests as a second copy) */
+		signal(SIGSEGV, SIG_DFL);
+		signal(SIGILL, SIG_DFL);
+		long r;
+		__asm__ volatile("int $0x80" : "=a"(r) : "a"(20L /* i386 getpid */) : "memory");
+		_exit(r == (long)getpid() ? 0 : 1);
+	}
+	int st;
+	assert_int_equal(waitpid(p, &st, 0), p);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+#endif
+
 /* The deny list: EPERM for every call, for the user and for root inside;
  * without the filter (root inside, caps intact) none of them gives EPERM, so
  * the EPERM above comes from the filter, not from missing privileges. */
@@ -589,6 +617,9 @@ static void test_seccomp(void **state)
 	struct sandbox_plan plan;
 	sbt_plan(&plan);
 	assert_true(plan.seccomp && plan.allow_userns);
+#if defined(__x86_64__)
+	bool ia32 = ia32_abi();
+#endif
 	struct sandbox *sb = build(&plan);
 	run_probe_as(sb, false, sys, out, sizeof(out));
 	int n = check_lines(out, EPERM, true);
@@ -596,10 +627,16 @@ static void test_seccomp(void **state)
 	run_probe_as(sb, true, sys, out, sizeof(out));
 	assert_int_equal(check_lines(out, EPERM, true), n);
 #if defined(__x86_64__)
-	/* the i386 ABI (int $0x80) is filtered too */
+	/* the i386 ABI (int $0x80) is filtered too, where the host has it */
 	const char *sys32[] = {SBT_PROBE, "syscalls32", NULL};
-	run_probe_as(sb, true, sys32, out, sizeof(out));
-	assert_int_equal(check_lines(out, EPERM, true), 8);
+	if (ia32) {
+		run_probe_as(sb, true, sys32, out, sizeof(out));
+		assert_int_equal(check_lines(out, EPERM, true), 8);
+	} else {
+		fprintf(stderr, "seccomp: i386 part skipped: this host has no i386 system call ABI"
+				" (int $0x80 faults outside the sandbox too), so nothing inside can"
+				" use it either\n");
+	}
 #endif
 	/* the status of a spawned process shows the filter */
 	const char *st[] = {SBT_PROBE, "cat", "/proc/self/status", NULL};
@@ -610,7 +647,7 @@ static void test_seccomp(void **state)
 	run_probe_as(sb, false, userns, out, sizeof(out));
 	fprintf(stderr, "%s", out);
 	assert_string_equal(out, "unshare-userns 0\nclone-userns 0\nclone3-userns 0\nfork 0\n");
-	sandbox_free(sb);
+	sbt_free(sb);
 
 	plan.allow_userns = false;
 	sb = build(&plan);
@@ -622,19 +659,21 @@ static void test_seccomp(void **state)
 	int status;
 	assert_int_equal(sbt_run(sb, sh, NULL, NULL, 0, 5000, &status), 0);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	sandbox_free(sb);
+	sbt_free(sb);
 
 	plan.seccomp = false;
 	sb = build(&plan);
 	run_probe_as(sb, true, sys, out, sizeof(out));
 	assert_int_equal(check_lines(out, EPERM, false), n);
 #if defined(__x86_64__)
-	run_probe_as(sb, true, sys32, out, sizeof(out));
-	assert_int_equal(check_lines(out, EPERM, false), 8);
+	if (ia32) {
+		run_probe_as(sb, true, sys32, out, sizeof(out));
+		assert_int_equal(check_lines(out, EPERM, false), 8);
+	}
 #endif
 	run_probe_as(sb, false, st, out, sizeof(out));
 	assert_non_null(strstr(out, "\nSeccomp:\t0\n"));
-	sandbox_free(sb);
+	sbt_free(sb);
 	(void)state;
 }
 
@@ -702,7 +741,7 @@ static void test_net_cycles(void **state)
 		for (const char *c = held; (c = strstr(c, " csb")); c++)
 			n++;
 		max_held = n > max_held ? n : max_held;
-		sandbox_free(sb);
+		sbt_free(sb);
 	}
 	double t0 = now_ms();
 	bool same = sbt_snapshot_wait(&before, &after, 10000);
@@ -734,7 +773,7 @@ static void test_cycles(void **state)
 			int st;
 			assert_int_equal(sbt_run(sb, spin, NULL, NULL, 0, 5000, &st), 0);
 		}
-		sandbox_free(sb);
+		sbt_free(sb);
 		double c2 = now_ms();
 		if (getenv("SBT_TRACE") && c2 - c0 > 20)
 			fprintf(stderr, "cycle %d net %d: build %.1f revert %.1f ms\n", i, plan.network,
@@ -758,15 +797,15 @@ int main(void)
 	sbt_lock();
 	sbt_cleanup_leftovers();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_plan_errors),  cmocka_unit_test(test_run_basic),
-		cmocka_unit_test(test_image),	     cmocka_unit_test(test_masks_cpu),
-		cmocka_unit_test(test_copy),	     cmocka_unit_test(test_child_cgroup),
-		cmocka_unit_test(test_forkbomb),     cmocka_unit_test(test_membomb),
-	    cmocka_unit_test(test_set_limits),
-	    cmocka_unit_test(test_sweep_stale),
-		cmocka_unit_test(test_tmpfs_filler), cmocka_unit_test(test_escape),
-		cmocka_unit_test(test_seccomp),	     cmocka_unit_test(test_net_cycles),
-		cmocka_unit_test(test_cycles),
+		sbt_unit_test(test_plan_errors),  sbt_unit_test(test_run_basic),
+		sbt_unit_test(test_image),	     sbt_unit_test(test_masks_cpu),
+		sbt_unit_test(test_copy),	     sbt_unit_test(test_child_cgroup),
+		sbt_unit_test(test_forkbomb),     sbt_unit_test(test_membomb),
+	    sbt_unit_test(test_set_limits),
+	    sbt_unit_test(test_sweep_stale),
+		sbt_unit_test(test_tmpfs_filler), sbt_unit_test(test_escape),
+		sbt_unit_test(test_seccomp),	     sbt_unit_test(test_net_cycles),
+		sbt_unit_test(test_cycles),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	sandbox_gateway_down(SBT_GW);

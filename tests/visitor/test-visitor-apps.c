@@ -167,7 +167,7 @@ static void test_fetch_codes(void **state)
 	assert_int_equal(urls[7].minor_error, EPROTONOSUPPORT);
 	assert_true(urls[8].visited);
 	assert_int_equal(urls[8].major_error, 0);
-	sandbox_free(sb);
+	sbt_free(sb);
 }
 
 /* The fetch really goes through the sandbox's netns: the test web logs the
@@ -197,7 +197,7 @@ static void test_fetch_from_sandbox_address(void **state)
 	char want[64];
 	snprintf(want, sizeof(want), "\t%s\t", sandbox_address(sb));
 	assert_non_null(strstr(line, want));
-	sandbox_free(sb);
+	sbt_free(sb);
 }
 
 /* https: an openssl s_server with a throw-away self-signed certificate in
@@ -244,7 +244,7 @@ static void test_https(void **state)
 	assert_true(pdf[0].visited);
 	assert_int_equal(pdf[0].major_error, 0);
 	assert_true(is_png(pdf[0].screenshot));
-	sandbox_free(sb);
+	sbt_free(sb);
 }
 
 /* The download client against hostile and unusual answers (a raw server
@@ -316,7 +316,7 @@ static void test_download_hostile(void **state)
 	assert_true(ok_final);
 	assert_int_equal(big, -EFBIG);
 	assert_int_equal(slow, -ETIMEDOUT);
-	sandbox_free(sb);
+	sbt_free(sb);
 }
 
 /* ---- generic (capture-testapp) ---- */
@@ -356,7 +356,7 @@ static void test_generic_testapp_drop(void **state)
 	assert_true(mal[0].pid > 0);
 	assert_int_equal(app_exists_inside(sb, "/tmp/capture-testapp-drop.sh"), 1);
 	assert_true(child_cgroup_gone(sb, "u0"));
-	sandbox_free(sb);
+	sbt_free(sb);
 }
 
 /* Bulk: one instance per URL, each in its own child cgroup; the double-forked
@@ -386,7 +386,7 @@ static void test_generic_bulk(void **state)
 	}
 	assert_int_equal(app_exists_inside(sb, "/tmp/capture-testapp-daemon"), 1);
 	assert_int_equal(app_exists_inside(sb, "/tmp/capture-testapp-drop.sh"), 1);
-	sandbox_free(sb);
+	sbt_free(sb);
 }
 
 /* etc/applications.conf's testapp line, through the visitor (visitor.c
@@ -414,7 +414,7 @@ static void test_conf_testapp(void **state)
 	print_results(&g);
 	assert_true(urls[0].visited);
 	assert_int_equal(app_exists_inside(sb, "/tmp/capture-testapp-drop.sh"), 1);
-	sandbox_free(sb);
+	sbt_free(sb);
 	visitor_free(v);
 }
 
@@ -457,7 +457,7 @@ static void test_generic_failures(void **state)
 	assert_false(u2[0].visited);
 	assert_int_equal(u2[0].major_error, CAP_ERR_PROCESS_ERROR);
 	assert_int_equal(u2[0].minor_error, ENOENT);
-	sandbox_free(sb);
+	sbt_free(sb);
 }
 
 static void *set_abort(void *arg)
@@ -498,7 +498,7 @@ static void test_generic_abort(void **state)
 	printf("# aborted after %.2f s\n", took);
 	assert_true(took < 30);
 	assert_true(child_cgroup_gone(sb, "u0"));
-	sandbox_free(sb);
+	sbt_free(sb);
 }
 
 /* ---- pdf ---- */
@@ -527,7 +527,7 @@ static void test_pdf(void **state)
 	assert_false(urls[2].visited);
 	assert_int_equal(urls[2].major_error, CAP_ERR_NETWORK_ERROR);
 	assert_int_equal(urls[2].minor_error, 404);
-	sandbox_free(sb);
+	sbt_free(sb);
 }
 
 /* ---- libreoffice ---- */
@@ -571,7 +571,7 @@ static void test_lo_macro_runs(void **state)
 	struct stat st;
 	assert_int_equal(stat(host, &st), 0);
 	assert_true(st.st_size > 0);
-	sandbox_free(sb);
+	sbt_free(sb);
 }
 
 static void test_lo_benign(void **state)
@@ -583,7 +583,7 @@ static void test_lo_benign(void **state)
 	assert_int_equal(app_exists_inside(sb, APP_HOME "/letter.fodt"), 1);
 	assert_int_equal(app_exists_inside(sb, "/tmp/capture-macro-dropped.sh"), 0);
 	assert_int_equal(app_exists_inside(sb, "/tmp/capture-macro-listener.pid"), 0);
-	sandbox_free(sb);
+	sbt_free(sb);
 }
 
 static void test_lo_macros_disabled(void **state)
@@ -594,7 +594,7 @@ static void test_lo_macros_disabled(void **state)
 	lo_visit(sb, EVIL "/doc/invoice.odt", "macro-security=high", &u);
 	assert_int_equal(app_exists_inside(sb, "/tmp/capture-macro-dropped.sh"), 0);
 	assert_int_equal(app_exists_inside(sb, "/tmp/capture-macro-listener.pid"), 0);
-	sandbox_free(sb);
+	sbt_free(sb);
 }
 
 /* Bulk: the benign and the malicious document at once, each soffice with
@@ -624,7 +624,7 @@ static void test_lo_bulk(void **state)
 	assert_int_equal(app_exists_inside(sb, APP_HOME "/letter.fodt"), 1);
 	assert_int_equal(app_exists_inside(sb, APP_HOME "/1-invoice.odt"), 1);
 	assert_int_equal(app_exists_inside(sb, "/tmp/capture-macro-dropped.sh"), 1);
-	sandbox_free(sb);
+	sbt_free(sb);
 }
 
 /* ---- firefox ---- */
@@ -649,7 +649,7 @@ static void test_firefox(void **state)
 	assert_int_equal(urls[1].major_error, CAP_ERR_NETWORK_ERROR);
 	assert_true(child_cgroup_gone(sb, "u0"));
 	assert_true(child_cgroup_gone(sb, "u1"));
-	sandbox_free(sb);
+	sbt_free(sb);
 }
 
 /* dac: one Firefox, one tab per URL; bulk: one Firefox per URL in its own
@@ -685,7 +685,7 @@ static void firefox_mode(enum cap_algorithm alg)
 	assert_int_equal(urls[1].major_error, CAP_ERR_NETWORK_ERROR);
 	assert_int_equal(urls[1].minor_error, 404);
 	assert_int_equal(urls[2].major_error, 0);
-	sandbox_free(sb);
+	sbt_free(sb);
 }
 
 /* A page that does not load within the load timeout is TIMEOUT_ERROR, and
@@ -708,7 +708,7 @@ static void test_firefox_timeout(void **state)
 	assert_int_equal(urls[0].major_error, CAP_ERR_TIMEOUT_ERROR);
 	assert_true(urls[1].visited);
 	assert_int_equal(urls[1].major_error, 0);
-	sandbox_free(sb);
+	sbt_free(sb);
 }
 
 /* Headful: Firefox without --headless on an Xvfb of its own. */
@@ -732,7 +732,7 @@ static void test_firefox_headful(void **state)
 	assert_int_equal(urls[0].major_error, 0);
 	assert_true(is_png(urls[0].screenshot));
 	assert_true(child_cgroup_gone(sb, "u0"));
-	sandbox_free(sb);
+	sbt_free(sb);
 }
 
 static void test_firefox_dac(void **state)
@@ -792,25 +792,25 @@ int main(int argc, char **argv)
 	}
 	const char *which = argc > 1 ? argv[1] : "basic";
 	const struct CMUnitTest basic[] = {
-	    cmocka_unit_test(test_fetch_codes), cmocka_unit_test(test_fetch_from_sandbox_address),
-	    cmocka_unit_test(test_https),	cmocka_unit_test(test_download_hostile),
-	    cmocka_unit_test(test_pdf),
+	    sbt_unit_test(test_fetch_codes), sbt_unit_test(test_fetch_from_sandbox_address),
+	    sbt_unit_test(test_https),	sbt_unit_test(test_download_hostile),
+	    sbt_unit_test(test_pdf),
 	};
 	const struct CMUnitTest generic[] = {
-	    cmocka_unit_test(test_generic_testapp_drop), cmocka_unit_test(test_generic_bulk),
-	    cmocka_unit_test(test_generic_abort),	 cmocka_unit_test(test_generic_failures),
-	    cmocka_unit_test(test_conf_testapp),
+	    sbt_unit_test(test_generic_testapp_drop), sbt_unit_test(test_generic_bulk),
+	    sbt_unit_test(test_generic_abort),	 sbt_unit_test(test_generic_failures),
+	    sbt_unit_test(test_conf_testapp),
 	};
 	const struct CMUnitTest lo[] = {
-	    cmocka_unit_test(test_lo_macro_runs),
-	    cmocka_unit_test(test_lo_benign),
-	    cmocka_unit_test(test_lo_macros_disabled),
-	    cmocka_unit_test(test_lo_bulk),
+	    sbt_unit_test(test_lo_macro_runs),
+	    sbt_unit_test(test_lo_benign),
+	    sbt_unit_test(test_lo_macros_disabled),
+	    sbt_unit_test(test_lo_bulk),
 	};
 	const struct CMUnitTest ff[] = {
-	    cmocka_unit_test(test_firefox),	    cmocka_unit_test(test_firefox_dac),
-	    cmocka_unit_test(test_firefox_bulk),    cmocka_unit_test(test_firefox_timeout),
-	    cmocka_unit_test(test_firefox_headful),
+	    sbt_unit_test(test_firefox),	    sbt_unit_test(test_firefox_dac),
+	    sbt_unit_test(test_firefox_bulk),    sbt_unit_test(test_firefox_timeout),
+	    sbt_unit_test(test_firefox_headful),
 	};
 	bool is_lo = strcmp(which, "libreoffice") == 0;
 	if (setup(is_lo) != 0) {

@@ -288,7 +288,7 @@ static void test_dac(void **state)
 	check_logged(log_from, "/probe?webdriver=false&");
 	check_no_process_left(sb);
 	cleanup_evidence(&gr);
-	sandbox_free(sb);
+	sbt_free(sb);
 	(void)state;
 }
 
@@ -327,7 +327,7 @@ static void test_seq(void **state)
 	assert_true(is_png(gr.urls[1].screenshot));
 	check_no_process_left(sb);
 	cleanup_evidence(&gr);
-	sandbox_free(sb);
+	sbt_free(sb);
 	(void)state;
 }
 
@@ -356,7 +356,7 @@ static void test_bulk(void **state)
 	}
 	check_no_process_left(sb);
 	cleanup_evidence(&gr);
-	sandbox_free(sb);
+	sbt_free(sb);
 	(void)state;
 }
 
@@ -391,7 +391,7 @@ static void test_abort(void **state)
 		check_no_process_left(sb);
 		cleanup_evidence(&gr);
 	}
-	sandbox_free(sb);
+	sbt_free(sb);
 	(void)state;
 }
 
@@ -409,7 +409,7 @@ static void test_headful(void **state)
 	check_results(&gr, ex);
 	check_no_process_left(sb);
 	cleanup_evidence(&gr);
-	sandbox_free(sb);
+	sbt_free(sb);
 	(void)state;
 }
 
@@ -459,7 +459,7 @@ static void test_hostile(void **state)
 	assert_int_equal(st.st_size, 181); /* the complete payload (docs/testweb.md) */
 	check_no_process_left(sb);
 	cleanup_evidence(&gr);
-	sandbox_free(sb);
+	sbt_free(sb);
 
 	/* Visit time 0 and a payload still in flight 2.5 s after the load: the
 	 * browser is not killed under the download, which lands complete. */
@@ -476,7 +476,7 @@ static void test_hostile(void **state)
 	assert_int_equal(st.st_size, 181);
 	check_no_process_left(sb);
 	cleanup_evidence(&gr);
-	sandbox_free(sb);
+	sbt_free(sb);
 	(void)state;
 }
 
@@ -508,7 +508,7 @@ static void test_failure(void **state)
 		}
 		check_no_process_left(sb);
 	}
-	sandbox_free(sb);
+	sbt_free(sb);
 	(void)state;
 }
 
@@ -617,14 +617,14 @@ int main(int argc, char **argv)
 		const char *name;
 		struct CMUnitTest test;
 	} all[] = {
-	    {"conf", cmocka_unit_test(test_conf)},
-	    {"dac", cmocka_unit_test(test_dac)},
-	    {"seq", cmocka_unit_test(test_seq)},
-	    {"bulk", cmocka_unit_test(test_bulk)},
-	    {"abort", cmocka_unit_test(test_abort)},
-	    {"headful", cmocka_unit_test(test_headful)},
-	    {"failure", cmocka_unit_test(test_failure)},
-	    {"hostile", cmocka_unit_test(test_hostile)},
+	    {"conf", sbt_unit_test(test_conf)},
+	    {"dac", sbt_unit_test(test_dac)},
+	    {"seq", sbt_unit_test(test_seq)},
+	    {"bulk", sbt_unit_test(test_bulk)},
+	    {"abort", sbt_unit_test(test_abort)},
+	    {"headful", sbt_unit_test(test_headful)},
+	    {"failure", sbt_unit_test(test_failure)},
+	    {"hostile", sbt_unit_test(test_hostile)},
 	};
 	struct CMUnitTest tests[8];
 	size_t n = 0;
