@@ -37,6 +37,12 @@ struct client_options {
 	unsigned visit_time;
 	enum cap_algorithm algorithm;
 	bool all_events; /* also print excluded events (for writing exclusion lists) */
+	/* calibration (calibrate.h) */
+	bool calibrate;
+	unsigned rounds;
+	const char *calibration_list;
+	const char *cal_programs[32]; /* every --program */
+	size_t n_cal_programs;
 	/* analyzer */
 	const char *exclusion_dir; /* one folder per profile, holding .exl files */
 	/* visitor */
@@ -118,3 +124,7 @@ int collector_zip(const char *zip_path, const char *upper_dir, const char *lower
 /* ---- main entry points ---- */
 int client_run_server(const struct client_options *o);
 int client_run_standalone(const struct client_options *o);
+/* --calibrate: every program x URL x round in a fresh sandbox, the
+ * unauthorized events printed as candidate rules (calibrate.h); returns the
+ * exit status: 0 none, 1 candidates, 2 a visit failed or nothing to do. */
+int client_run_calibrate(const struct client_options *o);

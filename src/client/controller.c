@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "calibrate.h"
 #include "client.h"
 #include "escape.h"
 #include "log.h"
@@ -117,6 +118,9 @@ struct client {
 	struct visit *v;
 	unsigned visits;
 	int exit_code; /* standalone: 0 safe, 1 malicious, 2 error */
+	/* --calibrate */
+	struct calib *cal;
+	unsigned cal_round;
 };
 
 /* ---- small helpers ---- */
@@ -488,6 +492,11 @@ static void on_event(void *userdata, const struct cap_event *ev)
 	v->n_reported++;
 	v->malicious = true;
 	c->dirty = true;
+	if (c->cal) {
+		(void)calib_record(c->cal, v->program, v->profile, c->cal_round,
+				   v->g.urls[u != SIZE_MAX ? u : 0].url, ev);
+		return;
+	}
 	if (u != SIZE_MAX)
 		v->url_mal[u] = true;
 	else
@@ -618,6 +627,18 @@ static void bulk_limits(struct client *c, const struct visit *v, size_t n)
 			 v->identifier, n, (new_mem ? new_mem : mem) >> 20, new_pids ? new_pids : pids);
 }
 
+/* The exclusion profile of an application: a built-in plugin's own (so that
+ * the aliases chrome, oowriter, word, acrobatreader and "@builtin" entries
+ * share it), else the applications.conf entry's name; lower case. */
+static void profile_name(const struct visitor_app *app, char *buf, size_t len)
+{
+	const char *pn = strcmp(app->plugin->name, "generic") ? app->plugin->name : app->name;
+	size_t i = 0;
+	for (; pn[i] && i + 1 < len; i++)
+		buf[i] = (char)tolower((unsigned char)pn[i]);
+	buf[i] = '\0';
+}
+
 static int visit_start(struct client *c, const struct cap_msg_visit *mv)
 {
 	struct visit *v = calloc(1, sizeof(*v));
@@ -657,12 +678,7 @@ static int visit_start(struct client *c, const struct cap_msg_visit *mv)
 			v->urls[i].major_error = CAP_ERR_PROCESS_ERROR;
 		return -ENOENT;
 	}
-	/* The exclusion profile: a built-in plugin's own (so that the aliases
-	 * chrome, oowriter, word, acrobatreader and "@builtin" entries share it),
-	 * else the applications.conf entry's name. */
-	const char *pn = strcmp(v->app->plugin->name, "generic") ? v->app->plugin->name : v->app->name;
-	for (size_t i = 0; pn[i] && i + 1 < sizeof(v->profile); i++)
-		v->profile[i] = (char)tolower((unsigned char)pn[i]);
+	profile_name(v->app, v->profile, sizeof(v->profile));
 	int r = analyzer_load_profile(c->an, v->profile);
 	if (r < 0 && r != -EINVAL)
 		log_error_errno(r, "exclusion profile %s", v->profile);
@@ -742,7 +758,7 @@ static void visit_stop(struct client *c)
 			  "monitor %s: reported %" PRIu64 " delivered %" PRIu64 " suppressed %" PRIu64
 			  " lost %" PRIu64,
 			  mon_names[i], st.reported, st.delivered, st.suppressed, st.lost);
-		if (!c->o->server) {
+		if (!c->o->server && !c->cal) {
 			char f[4][24];
 			snprintf(f[0], 24, "%" PRIu64, st.reported);
 			snprintf(f[1], 24, "%" PRIu64, st.delivered);
@@ -828,6 +844,15 @@ static void visit_finish(struct client *c)
 	if (c->o->server) {
 		if (c->sock >= 0)
 			(void)send_visit(c, type, code);
+	} else if (c->cal) {
+		for (size_t i = 0; i < v->g.n_urls; i++) {
+			const struct visit_url *u = &v->urls[i];
+			if (v->result < 0 && v->result != -ECANCELED)
+				calib_error(c->cal, v->program, u->url, strerror(-v->result));
+			else if (u->major_error && u->major_error != CAP_ERR_WARNING)
+				calib_error(c->cal, v->program, u->url,
+					    cap_error_code_name(u->major_error));
+		}
 	} else {
 		for (size_t i = 0; i < v->g.n_urls; i++) {
 			const struct visit_url *u = &v->urls[i];
@@ -1284,4 +1309,138 @@ int client_run_standalone(const struct client_options *o)
 	int ec = c.exit_code;
 	client_done(&c);
 	return r < 0 ? 2 : ec;
+}
+
+/* ---- --calibrate (calibrate.h, docs/exclusion-lists.md "Calibration") ---- */
+
+/* Whether the application's executable is there for the sandbox: in the
+ * guest image (or the host's /), or bound in with --bind. */
+static bool app_installed(const struct client_options *o, const struct visitor_app *app)
+{
+	if (!app->executable[0])
+		return true; /* the plugin's own default (pdf, fetch): checked at the visit */
+	for (size_t i = 0; i < o->n_binds; i++) {
+		const char *inside = strrchr(o->binds[i], ':');
+		if (inside && !strcmp(inside + 1, app->executable))
+			return true;
+	}
+	char p[2 * PATH_MAX];
+	snprintf(p, sizeof(p), "%s%s", o->image ? o->image : "", app->executable);
+	return access(p, X_OK) == 0;
+}
+
+/* One URL with one program in a fresh sandbox; events go to c->cal. */
+static int calibrate_visit(struct client *c, const char *program, const char *url)
+{
+	char id[32];
+	snprintf(id, sizeof(id), "cal-%u", c->visits + 1);
+	struct cap_visit_item item = {.url = (char *)url};
+	struct cap_msg_visit mv = {
+	    .identifier = id,
+	    .program = (char *)program,
+	    .algorithm = CAP_ALG_SEQ,
+	    .visit_time = c->o->visit_time,
+	    .n_items = 1,
+	    .items = &item,
+	};
+	c->dirty = true; /* every visit in a sandbox nothing ran in */
+	int r = visit_start(c, &mv);
+	if (r < 0) {
+		calib_error(c->cal, program, url, strerror(-r));
+		visit_cancel(c);
+		return 0;
+	}
+	while (r >= 0 && c->v && !c->quit)
+		r = loop_once(c, 1000);
+	if (c->v)
+		visit_cancel(c);
+	c->dirty = true;
+	build_ahead(c);
+	return r < 0 ? r : 0;
+}
+
+int client_run_calibrate(const struct client_options *o)
+{
+	_cleanup_free_ struct calib_item *items = calloc(CALIB_MAX_ITEMS, sizeof(*items));
+	size_t n_items = 0;
+	if (!items)
+		return 2;
+	if (!o->n_visits) {
+		char err[512];
+		if (calib_read_list(o->calibration_list, items, CALIB_MAX_ITEMS, &n_items, err,
+				    sizeof(err)) < 0) {
+			log_warnx("%s", err);
+			return 2;
+		}
+	}
+	/* The programs: every --program, else each program of the list. */
+	const char *progs[64];
+	size_t n_progs = 0;
+	for (size_t i = 0; i < o->n_cal_programs && n_progs < ELEMENTSOF(progs); i++)
+		progs[n_progs++] = o->cal_programs[i];
+	for (size_t i = 0; !o->n_cal_programs && i < n_items && n_progs < ELEMENTSOF(progs); i++) {
+		bool seen = false;
+		for (size_t k = 0; k < n_progs && !seen; k++)
+			seen = !strcasecmp(progs[k], items[i].program);
+		if (!seen)
+			progs[n_progs++] = items[i].program;
+	}
+	struct client c;
+	int r = client_init(&c, o);
+	if (r >= 0)
+		r = calib_new(o->rounds, &c.cal);
+	int ec = r < 0 ? 2 : 0;
+	size_t done = 0;
+	for (size_t p = 0; r >= 0 && p < n_progs && !c.quit; p++) {
+		const struct visitor_app *app = visitor_find(c.vis, progs[p]);
+		bool asked = o->n_cal_programs > 0;
+		if (!app || !app_installed(o, app)) {
+			if (asked) {
+				log_warnx("calibrate: program %s: %s", progs[p],
+					  app ? "not installed" : "no such application");
+				ec = 2;
+			} else {
+				log_info("calibrate: program %s: %s, skipped", progs[p],
+					 app ? app->executable : "no such application");
+			}
+			continue;
+		}
+		const char *urls[CALIB_MAX_ITEMS];
+		size_t n = 0;
+		for (size_t i = 0; i < o->n_visits; i++)
+			urls[n++] = o->visits[i];
+		for (size_t i = 0; !o->n_visits && i < n_items; i++)
+			if (!strcasecmp(items[i].program, progs[p]))
+				urls[n++] = items[i].url;
+		if (!n) {
+			log_warnx("calibrate: program %s: no URL for it in %s (give --visit)", progs[p],
+				  o->calibration_list);
+			ec = 2;
+			continue;
+		}
+		char profile[VISITOR_NAME_MAX];
+		profile_name(app, profile, sizeof(profile));
+		calib_program(c.cal, progs[p], profile, n);
+		log_info("calibrate: %s: %zu URL(s) x %u round(s)", progs[p], n, o->rounds);
+		for (unsigned round = 0; r >= 0 && round < o->rounds && !c.quit; round++)
+			for (size_t i = 0; r >= 0 && i < n && !c.quit; i++) {
+				c.cal_round = round;
+				r = calibrate_visit(&c, progs[p], urls[i]);
+			}
+		done++;
+	}
+	if (c.cal) {
+		size_t k = calib_print(c.cal, stdout, o->exclusion_dir);
+		fflush(stdout);
+		if (r < 0 || c.quit || calib_errors(c.cal) || !done)
+			ec = 2;
+		else if (k && ec == 0)
+			ec = 1;
+		log_info("calibrate: %zu program(s), %zu candidate rule(s), %zu failed visit(s)", done, k,
+			 calib_errors(c.cal));
+		calib_free(c.cal);
+		c.cal = NULL;
+	}
+	client_done(&c);
+	return ec;
 }

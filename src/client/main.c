@@ -29,5 +29,7 @@ int main(int argc, char **argv)
 	cap_proto_init();
 	if (o.server)
 		return client_run_server(&o) < 0 ? 1 : 0;
+	if (o.calibrate)
+		return client_run_calibrate(&o);
 	return client_run_standalone(&o);
 }

@@ -42,6 +42,9 @@ enum {
 	OPT_REPORT_OPEN,
 	OPT_REPORT_READ,
 	OPT_VERSION,
+	OPT_CALIBRATE,
+	OPT_ROUNDS,
+	OPT_CAL_LIST,
 };
 
 struct opt {
@@ -59,9 +62,12 @@ static const struct opt opts[] = {
 	{"vm-id", required_argument, 'b', "ID", "vm id sent in connect (default 1)"},
 	{"connect-tries", required_argument, OPT_TRIES, "N", "connection attempts, 1 s apart (default 10)"},
 	{"visit", required_argument, OPT_VISIT, "URL", "standalone: visit URL (repeatable: one group) and print the events"},
-	{"program", required_argument, OPT_PROGRAM, "NAME", "standalone: application (default chromium)"},
+	{"program", required_argument, OPT_PROGRAM, "NAME", "standalone: application (default chromium); --calibrate: one to calibrate (repeatable; default every installed one of the list)"},
 	{"visit-time", required_argument, OPT_VISIT_TIME, "SECONDS", "standalone: seconds to stay after load (default 0)"},
 	{"algorithm", required_argument, OPT_ALGORITHM, "seq|bulk|dac", "standalone: visit mode (default: the application's)"},
+	{"calibrate", no_argument, OPT_CALIBRATE, NULL, "visit benign pages with each program and print every event its profile does not exclude as a candidate exclusion line (docs/exclusion-lists.md); exit 1 if there was one, 2 on a failed visit"},
+	{"rounds", required_argument, OPT_ROUNDS, "N", "--calibrate: visits of every URL with every program, each in a fresh sandbox (default 3)"},
+	{"calibration-list", required_argument, OPT_CAL_LIST, "FILE", "--calibrate: benign URLs as url::program lines (default " CAPTURE_SRCDIR "/etc/calibration.txt, the bundled test web: scripts/calibrate starts it); --visit URLs replace it"},
 	{"all-events", no_argument, OPT_ALL_EVENTS, NULL, "standalone: print excluded events too (marked '+')"},
 	{"exclusions", required_argument, OPT_EXCLUSIONS, "DIR", "exclusion profiles (default " CAPTURE_SRCDIR "/etc/exclusion)"},
 	{"applications", required_argument, OPT_APPS, "FILE", "applications.conf (default " CAPTURE_SRCDIR "/etc/applications.conf)"},
@@ -91,7 +97,8 @@ static const struct opt opts[] = {
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: capture-client -s ADDR [-p PORT] [-a ID] [-b ID] [OPTIONS]\n"
-		   "       capture-client --visit URL [--visit URL ...] [--program P] [OPTIONS]\n\n"
+		   "       capture-client --visit URL [--visit URL ...] [--program P] [OPTIONS]\n"
+		   "       capture-client --calibrate [--program P ...] [--rounds N] [OPTIONS]\n\n"
 		   "The Capture client: visits URLs in a disposable sandbox, watches it from\n"
 		   "outside and reports every unauthorized change (docs/client.md).\n\n");
 	for (size_t i = 0; i < ELEMENTSOF(opts); i++) {
@@ -131,6 +138,8 @@ void client_options_init(struct client_options *o)
 		.vm_id = "1",
 		.connect_tries = 10,
 		.program = "chromium",
+		.rounds = 3,
+		.calibration_list = CAPTURE_SRCDIR "/etc/calibration.txt",
 		.exclusion_dir = CAPTURE_SRCDIR "/etc/exclusion",
 		.applications_conf = CAPTURE_SRCDIR "/etc/applications.conf",
 		.network = true,
@@ -209,6 +218,22 @@ int client_options_parse(struct client_options *o, int argc, char **argv)
 				return -EINVAL;
 			}
 			o->program = optarg;
+			if (o->n_cal_programs == ELEMENTSOF(o->cal_programs)) {
+				log_warnx("option --program: at most %zu", ELEMENTSOF(o->cal_programs));
+				return -EINVAL;
+			}
+			o->cal_programs[o->n_cal_programs++] = optarg;
+			break;
+		case OPT_CALIBRATE:
+			o->calibrate = true;
+			break;
+		case OPT_ROUNDS:
+			if (number("rounds", optarg, 1, 64, &v) < 0)
+				return -EINVAL;
+			o->rounds = (unsigned)v;
+			break;
+		case OPT_CAL_LIST:
+			o->calibration_list = optarg;
 			break;
 		case OPT_VISIT_TIME:
 			if (number("visit-time", optarg, 0, 86400, &v) < 0)
@@ -340,8 +365,12 @@ int client_options_parse(struct client_options *o, int argc, char **argv)
 		log_warnx("unexpected argument '%s' (see --help)", argv[optind]);
 		return -EINVAL;
 	}
-	if (!o->server && o->n_visits == 0) {
-		log_warnx("either -s ADDR (server mode) or --visit URL (standalone) is needed");
+	if (o->calibrate && o->server) {
+		log_warnx("-s and --calibrate exclude each other");
+		return -EINVAL;
+	}
+	if (!o->server && o->n_visits == 0 && !o->calibrate) {
+		log_warnx("-s ADDR (server mode), --visit URL (standalone) or --calibrate is needed");
 		return -EINVAL;
 	}
 	if (o->server && o->n_visits) {
