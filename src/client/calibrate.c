@@ -11,8 +11,8 @@
 #include "macro.h"
 
 #define CALIB_MAX_PROGRAMS 64
-#define CALIB_MAX_ERRORS 64
-#define CALIB_EXAMPLE_MAX 160
+#define CALIB_MAX_ERRORS   64
+#define CALIB_EXAMPLE_MAX  160
 #define CALIB_URLS_TRACKED 64 /* distinct URLs counted per candidate */
 
 struct cand {
@@ -264,7 +264,8 @@ static int rule_of(const struct cap_event *ev, struct cand *k)
 	char a[CALIB_SHAPE_MAX], b[CALIB_SHAPE_MAX];
 	int r;
 	k->type = ev->type;
-	if ((r = quote(ev->process[0] ? ev->process : "unknown", k->subject, sizeof(k->subject))) < 0)
+	if ((r = quote(ev->process[0] ? ev->process : "unknown", k->subject, sizeof(k->subject))) <
+	    0)
 		return r;
 	if (ev->type == CAP_EV_PROCESS) {
 		if (cap_strlcpy(k->action, base_name(ev->object2), sizeof(k->action)))
@@ -409,7 +410,8 @@ size_t calib_print(const struct calib *c, FILE *f, const char *exclusion_dir)
 		size_t n = 0;
 		for (size_t i = 0; i < c->n_cands; i++)
 			n += c->cands[i].program == p;
-		fprintf(f, "\n# program %s (profile %s): %zu URL(s) x %u round(s): %zu candidate(s)\n",
+		fprintf(f,
+			"\n# program %s (profile %s): %zu URL(s) x %u round(s): %zu candidate(s)\n",
 			pr->name, pr->profile, pr->n_urls, c->rounds, n);
 		for (int t = 0; t < CAP_EV_TYPE_MAX; t++) {
 			bool header = false;
@@ -418,16 +420,18 @@ size_t calib_print(const struct calib *c, FILE *f, const char *exclusion_dir)
 				if (k->program != p || (int)k->type != t)
 					continue;
 				if (!header)
-					fprintf(f, "## %s/%s/%s\n", exclusion_dir, pr->profile, list_file[t]);
+					fprintf(f, "## %s/%s/%s\n", exclusion_dir, pr->profile,
+						list_file[t]);
 				header = true;
-				fprintf(f,
-					"# %s %s: in %d of %u round(s), on %zu URL(s), %llu event(s); "
-					"e.g. %s%s\n",
-					cap_event_type_name(k->type), k->action,
-					__builtin_popcountll(k->rounds), c->rounds, k->n_urls,
-					(unsigned long long)k->events, k->example,
-					k->unverified ? " (CHECK: this rule does not match the event)"
-						      : "");
+				fprintf(
+				    f,
+				    "# %s %s: in %d of %u round(s), on %zu URL(s), %llu event(s); "
+				    "e.g. %s%s\n",
+				    cap_event_type_name(k->type), k->action,
+				    __builtin_popcountll(k->rounds), c->rounds, k->n_urls,
+				    (unsigned long long)k->events, k->example,
+				    k->unverified ? " (CHECK: this rule does not match the event)"
+						  : "");
 				fprintf(f, "+\t%s\t%s\t%s\n", k->action, k->subject, k->object);
 			}
 		}

@@ -24,8 +24,8 @@
 #include "event.h"
 #include "urllist.h"
 
-#define CALIB_MAX_RULES 512   /* distinct candidates kept (more are counted) */
-#define CALIB_SHAPE_MAX 1024  /* bytes of a shaped regex */
+#define CALIB_MAX_RULES	 512  /* distinct candidates kept (more are counted) */
+#define CALIB_SHAPE_MAX	 1024 /* bytes of a shaped regex */
 #define CALIB_MAX_ROUNDS 64
 
 #define CALIB_MAX_ITEMS 256

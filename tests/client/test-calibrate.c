@@ -78,7 +78,8 @@ static void test_record_print(void **state)
 		assert_int_equal(calib_record(c, "firefox", "firefox", r, "http://a/", &ev), 0);
 		assert_int_equal(calib_record(c, "firefox", "firefox", r, "http://b/", &ev), 0);
 	}
-	event(&ev, CAP_EV_FILE, "Rename", ff, "/home/capture/.cache/x.NEW", "/home/capture/.cache/x");
+	event(&ev, CAP_EV_FILE, "Rename", ff, "/home/capture/.cache/x.NEW",
+	      "/home/capture/.cache/x");
 	assert_int_equal(calib_record(c, "firefox", "firefox", 1, "http://a/", &ev), 0);
 	event(&ev, CAP_EV_PROCESS, "created", ff, "12", "/usr/bin/dash");
 	assert_int_equal(calib_record(c, "firefox", "firefox", 0, "http://a/", &ev), 0);
@@ -89,13 +90,16 @@ static void test_record_print(void **state)
 	size_t n;
 	char *out = print(c, &n);
 	assert_int_equal(n, 4);
-	assert_non_null(strstr(out, "# program firefox (profile firefox): 2 URL(s) x 3 round(s): 4 candidate(s)\n"));
+	assert_non_null(strstr(
+	    out, "# program firefox (profile firefox): 2 URL(s) x 3 round(s): 4 candidate(s)\n"));
 	assert_non_null(strstr(out, "## /etc/x/firefox/FileMonitor.exl\n"));
 	assert_non_null(strstr(out, "## /etc/x/firefox/ProcessMonitor.exl\n"));
-	assert_non_null(strstr(out, "# file Write: in 3 of 3 round(s), on 2 URL(s), 6 event(s); e.g. "
-				    "/home/capture/.cache/fontconfig/CACHEDIR.TAG.TMP-4jIvYb\n"));
-	assert_non_null(strstr(out, "+\tWrite\t/usr/lib/firefox-esr/firefox-esr\t/home/capture/\\.cache/"
-				    "fontconfig/CACHEDIR\\.TAG\\.TMP-[A-Za-z0-9]{6}\n"));
+	assert_non_null(strstr(out,
+			       "# file Write: in 3 of 3 round(s), on 2 URL(s), 6 event(s); e.g. "
+			       "/home/capture/.cache/fontconfig/CACHEDIR.TAG.TMP-4jIvYb\n"));
+	assert_non_null(strstr(out,
+			       "+\tWrite\t/usr/lib/firefox-esr/firefox-esr\t/home/capture/\\.cache/"
+			       "fontconfig/CACHEDIR\\.TAG\\.TMP-[A-Za-z0-9]{6}\n"));
 	assert_non_null(strstr(out, "+\tRename\t/usr/lib/firefox-esr/firefox-esr\t(/home/capture/"
 				    "\\.cache/x\\.NEW|/home/capture/\\.cache/x)\n"));
 	assert_non_null(strstr(out, "+\tdash\t/usr/lib/firefox-esr/firefox-esr\t/usr/bin/dash\n"));
@@ -117,7 +121,8 @@ static void test_record_print(void **state)
 	assert_int_equal(excl_list_match(l, "Write", ff, tmps[1]), EXCL_EXCLUDE);
 	assert_int_equal(excl_list_match(l, "Write", ff, "/home/capture/.cache/fontconfig/run.sh"),
 			 EXCL_REPORT);
-	assert_int_equal(excl_list_match(l, "Create", ff, "/tmp/x\n+\tWrite\t.*\t.*"), EXCL_EXCLUDE);
+	assert_int_equal(excl_list_match(l, "Create", ff, "/tmp/x\n+\tWrite\t.*\t.*"),
+			 EXCL_EXCLUDE);
 	assert_int_equal(excl_list_match(l, "Create", ff, "/tmp/y"), EXCL_REPORT);
 	excl_list_free(l);
 	free(out);
@@ -143,7 +148,8 @@ static void test_errors(void **state)
 	char o[64];
 	int r = 0;
 	for (int i = 0; i <= CALIB_MAX_RULES && r == 0; i++) {
-		snprintf(o, sizeof(o), "/tmp/f%c%c%c", 'a' + i % 26, 'a' + i / 26 % 26, 'a' + i / 676);
+		snprintf(o, sizeof(o), "/tmp/f%c%c%c", 'a' + i % 26, 'a' + i / 26 % 26,
+			 'a' + i / 676);
 		event(&ev, CAP_EV_FILE, "Write", "/bin/x", o, "-1");
 		r = calib_record(c, "p", "p", 0, "http://a/", &ev);
 	}
@@ -182,8 +188,10 @@ static void test_list(void **state)
 	list_is("# c\n\nhttp://a/::chromium\nhttp://b/x::firefox::3\n", 0, NULL, 2);
 	list_is("http://a/::chromium\nhttp://b/\n", -EINVAL, ":2: no program (url::program)", 0);
 	list_is("http://a/::chromium\nhttp://b/::bad/name\n", -EINVAL, ":2: ", 0);
-	list_is("http://a/::chromium\nhttp://a/::chromium\nhttp://a/::chromium\nhttp://a/::chromium\n"
-		"http://a/::chromium\n", -EINVAL, ":5: more than 4 URLs", 0);
+	list_is(
+	    "http://a/::chromium\nhttp://a/::chromium\nhttp://a/::chromium\nhttp://a/::chromium\n"
+	    "http://a/::chromium\n",
+	    -EINVAL, ":5: more than 4 URLs", 0);
 	list_is("# nothing\n", -EINVAL, ": no URL", 0);
 }
 
