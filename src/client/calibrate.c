@@ -256,6 +256,20 @@ static const char *base_name(const char *path)
 	return b ? b + 1 : path;
 }
 
+/* An action a rule line can carry as it is: the list's literal (not empty,
+ * no '*'), and printable ASCII only, so that it cannot end the line or the
+ * field.  For process events it is the child's image name, which the code
+ * in the sandbox chooses. */
+static bool action_ok(const char *a)
+{
+	if (!*a || strchr(a, '*'))
+		return false;
+	for (; *a; a++)
+		if ((unsigned char)*a < 0x20 || (unsigned char)*a > 0x7e)
+			return false;
+	return true;
+}
+
 /* The rule (action, subject, object) that excludes ev, as the analyzer
  * matches it (analyzer_unauthorized): process events by the child's image
  * name and path, a Rename by both of its names. */
@@ -270,9 +284,17 @@ static int rule_of(const struct cap_event *ev, struct cand *k)
 	if (ev->type == CAP_EV_PROCESS) {
 		if (cap_strlcpy(k->action, base_name(ev->object2), sizeof(k->action)))
 			return -ENAMETOOLONG;
-		return calib_shape(ev->object2, k->object, sizeof(k->object));
+		if (!action_ok(k->action))
+			return -EINVAL;
+		if ((r = calib_shape(ev->object2, k->object, sizeof(k->object))) < 0)
+			return r;
+		if (!k->object[0])
+			strcpy(k->object, ".{0}");
+		return 0;
 	}
 	(void)cap_strlcpy(k->action, ev->action, sizeof(k->action));
+	if (!action_ok(k->action))
+		return -EINVAL;
 	if ((r = calib_shape(ev->object1, a, sizeof(a))) < 0)
 		return r;
 	if (ev->type == CAP_EV_FILE && !strcmp(ev->action, "Rename")) {
@@ -283,7 +305,8 @@ static int rule_of(const struct cap_event *ev, struct cand *k)
 			return 0;
 		}
 	}
-	(void)cap_strlcpy(k->object, a, sizeof(k->object));
+	/* an empty field cannot be written (runs of TABs are one separator) */
+	(void)cap_strlcpy(k->object, a[0] ? a : ".{0}", sizeof(k->object));
 	return 0;
 }
 
@@ -336,9 +359,15 @@ int calib_record(struct calib *c, const char *program, const char *profile, unsi
 		return -E2BIG;
 	}
 	struct cand k = {.program = p};
-	if (rule_of(ev, &k) < 0) {
-		calib_error(c, program, url, "an event's object is too long for a rule");
-		return -ENAMETOOLONG;
+	int r = rule_of(ev, &k);
+	if (r < 0) {
+		char ex[CALIB_EXAMPLE_MAX + 8], what[CALIB_EXAMPLE_MAX + 96];
+		example(ev->type == CAP_EV_PROCESS ? ev->object2 : ev->object1, ex, sizeof(ex));
+		snprintf(what, sizeof(what), "no rule can be made for %s (%s)", ex,
+			 r == -EINVAL ? "its action is no literal of a rule line"
+				      : "too long for a rule");
+		calib_error(c, program, url, what);
+		return r;
 	}
 	struct cand *m = NULL;
 	for (size_t i = 0; i < c->n_cands && !m; i++) {

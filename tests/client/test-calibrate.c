@@ -156,6 +156,27 @@ static void test_errors(void **state)
 	assert_int_equal(r, -E2BIG);
 	assert_int_equal(calib_candidates(c), CALIB_MAX_RULES);
 	calib_free(c);
+
+	/* found by fuzz-calibrate: a child's image name is the action of a
+	 * process rule, and the sandbox chooses it: one with a newline (or
+	 * empty) is an error, never a line of its own */
+	assert_int_equal(calib_new(1, &c), 0);
+	event(&ev, CAP_EV_PROCESS, "created", "/bin/sh", "7", "/tmp/x\n+\tWrite\t.*\t.*");
+	assert_int_equal(calib_record(c, "p", "p", 0, "http://a/", &ev), -EINVAL);
+	event(&ev, CAP_EV_PROCESS, "created", "/bin/sh", "7", "/tmp/");
+	assert_int_equal(calib_record(c, "p", "p", 0, "http://a/", &ev), -EINVAL);
+	assert_int_equal(calib_candidates(c), 0);
+	assert_int_equal(calib_errors(c), 2);
+	/* ... and an empty object is written .{0} (an empty field cannot be) */
+	event(&ev, CAP_EV_FILE, "Write", "/bin/x", "", "-1");
+	assert_int_equal(calib_record(c, "p", "p", 0, "http://a/", &ev), 0);
+	out = print(c, &n);
+	assert_non_null(strstr(out, "+\tWrite\t/bin/x\t.{0}\n"));
+	assert_null(strstr(out, "\n+\tWrite\t.*"));
+	assert_non_null(
+	    strstr(out, "# ERROR: p http://a/: no rule can be made for /tmp/x\\x0a+\\x09Write"));
+	free(out);
+	calib_free(c);
 }
 
 static void list_is(const char *text, int want, const char *err_want, size_t n_want)
