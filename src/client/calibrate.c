@@ -270,6 +270,13 @@ static bool action_ok(const char *a)
 	return true;
 }
 
+/* The writer as the rule's subject: "unknown" when the monitor could not
+ * name it (never an empty field). */
+static const char *subject_of(const struct cap_event *ev)
+{
+	return ev->process[0] ? ev->process : "unknown";
+}
+
 /* The rule (action, subject, object) that excludes ev, as the analyzer
  * matches it (analyzer_unauthorized): process events by the child's image
  * name and path, a Rename by both of its names. */
@@ -278,8 +285,7 @@ static int rule_of(const struct cap_event *ev, struct cand *k)
 	char a[CALIB_SHAPE_MAX], b[CALIB_SHAPE_MAX];
 	int r;
 	k->type = ev->type;
-	if ((r = quote(ev->process[0] ? ev->process : "unknown", k->subject, sizeof(k->subject))) <
-	    0)
+	if ((r = quote(subject_of(ev), k->subject, sizeof(k->subject))) < 0)
 		return r;
 	if (ev->type == CAP_EV_PROCESS) {
 		if (cap_strlcpy(k->action, base_name(ev->object2), sizeof(k->action)))
@@ -316,16 +322,12 @@ static bool verify(const struct cand *k, const struct cap_event *ev)
 	struct excl_list *l = NULL;
 	if (excl_list_new(&l) < 0)
 		return false;
-	bool ok = excl_list_add_rule(l, '+', k->action, k->subject, k->object, NULL, 0) == 0;
-	if (ok && ev->type == CAP_EV_PROCESS)
-		ok = excl_list_match(l, k->action, ev->process[0] ? ev->process : "unknown",
-				     ev->object2) == EXCL_EXCLUDE;
-	else if (ok) {
-		const char *subj = ev->process[0] ? ev->process : "unknown";
-		ok = excl_list_match(l, k->action, subj, ev->object1) == EXCL_EXCLUDE;
-		if (ok && ev->type == CAP_EV_FILE && !strcmp(ev->action, "Rename"))
-			ok = excl_list_match(l, k->action, subj, ev->object2) == EXCL_EXCLUDE;
-	}
+	const char *subj = subject_of(ev);
+	bool rename = ev->type == CAP_EV_FILE && !strcmp(ev->action, "Rename");
+	const char *obj = ev->type == CAP_EV_PROCESS ? ev->object2 : ev->object1;
+	bool ok = excl_list_add_rule(l, '+', k->action, k->subject, k->object, NULL, 0) == 0 &&
+		  excl_list_match(l, k->action, subj, obj) == EXCL_EXCLUDE &&
+		  (!rename || excl_list_match(l, k->action, subj, ev->object2) == EXCL_EXCLUDE);
 	excl_list_free(l);
 	return ok;
 }
