@@ -89,6 +89,8 @@ static void group_done(struct srv *s, struct srv_client *c, enum sched_verdict v
 	s->cur_client = c;
 	/* one store transaction per group: one commit instead of one per URL */
 	bool tx = store_tx_begin(s->store) == 0;
+	if (tx)
+		srv_output_sync(s);
 	sched_group_done(s->sched, g, v, items, c->malicious, err);
 	if (tx && store_tx_commit(s->store) < 0)
 		log_warnx("store: commit failed");

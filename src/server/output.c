@@ -22,6 +22,7 @@
 #include "proto.h"
 
 enum { F_PROGRESS, F_SAFE, F_MALICIOUS, F_ERROR, F_STATS, F_MAX };
+_Static_assert(F_MAX == OUTPUT_LOGS, "output.h: OUTPUT_LOGS");
 
 static const char *const file_names[F_MAX] = {"progress.log", "safe.log", "malicious.log",
                                                "error.log", "stats.log"};
@@ -30,6 +31,7 @@ static const char *const file_names[F_MAX] = {"progress.log", "safe.log", "malic
 #define REPORT_QUEUE 4096     /* reports waiting for the writer thread */
 
 struct report_job {
+	int64_t id; /* the URL's store id: reported back once the file is written */
 	char *name; /* file name inside reports/ */
 	char *text;
 	size_t len;
@@ -45,6 +47,9 @@ struct report_writer {
 	pthread_cond_t space; /* queue not full */
 	struct report_job q[REPORT_QUEUE];
 	size_t head, n;
+	bool busy;       /* the thread is writing a job it took */
+	int64_t *done;   /* ids of the reports written since the last take */
+	size_t n_done, cap_done;
 	int dirfd;
 	unsigned long failed;
 };
@@ -57,9 +62,13 @@ struct output {
 	struct report_writer *rw;
 };
 
-static int write_report_file(int dirfd, const struct report_job *j)
+/* excl: a new name (O_EXCL); otherwise a rewrite after a crash, which may
+ * find the file partly written. */
+static int write_report_file(int dirfd, const struct report_job *j, bool excl)
 {
-	int fd = openat(dirfd, j->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	int fd = openat(dirfd, j->name,
+	                O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (excl ? O_EXCL : O_TRUNC),
+	                0644);
 	if (fd < 0)
 		return negative_errno();
 	size_t off = 0;
@@ -77,6 +86,25 @@ static int write_report_file(int dirfd, const struct report_job *j)
 	return r;
 }
 
+/* A report name as made here: one component, no dot first, ".json" last. */
+static bool report_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 5 && n < NAME_MAX && name[0] != '.' && !strchr(name, '/') &&
+	       strcmp(name + n - 5, ".json") == 0;
+}
+
+static bool report_done_grow(struct report_writer *w)
+{
+	size_t cap = w->cap_done * 2 + 64;
+	int64_t *d = reallocarray(w->done, cap, sizeof(*d));
+	if (!d)
+		return false;
+	w->done = d;
+	w->cap_done = cap;
+	return true;
+}
+
 static void *report_thread(void *p)
 {
 	struct report_writer *w = p;
@@ -89,26 +117,31 @@ static void *report_thread(void *p)
 		struct report_job j = w->q[w->head];
 		w->head = (w->head + 1) % REPORT_QUEUE;
 		w->n--;
+		w->busy = true;
 		pthread_cond_signal(&w->space);
 		pthread_mutex_unlock(&w->lock);
-		int r = write_report_file(w->dirfd, &j);
+		int r = write_report_file(w->dirfd, &j, true);
 		free(j.name);
 		free(j.text);
 		pthread_mutex_lock(&w->lock);
+		w->busy = false;
 		if (r < 0)
-			w->failed++;
+			w->failed++; /* its journal entry stays: rewritten at the next resume */
+		else if (w->n_done < w->cap_done || report_done_grow(w))
+			w->done[w->n_done++] = j.id; /* else it stays journaled: rewritten at resume */
+		pthread_cond_broadcast(&w->space); /* also wakes output_reports_wait */
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
 }
 
 /* Queues a report (takes name and text); blocks while the queue is full. */
-static int report_queue(struct report_writer *w, char *name, char *text, size_t len)
+static int report_queue(struct report_writer *w, int64_t id, char *name, char *text, size_t len)
 {
 	pthread_mutex_lock(&w->lock);
 	while (w->n == REPORT_QUEUE)
 		pthread_cond_wait(&w->space, &w->lock);
-	w->q[(w->head + w->n) % REPORT_QUEUE] = (struct report_job){name, text, len};
+	w->q[(w->head + w->n) % REPORT_QUEUE] = (struct report_job){id, name, text, len};
 	w->n++;
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
@@ -160,8 +193,38 @@ static unsigned long report_writer_stop(struct report_writer *w)
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);
 	pthread_cond_destroy(&w->space);
+	free(w->done);
 	free(w);
 	return failed;
+}
+
+void output_reports_wait(struct output *o)
+{
+	struct report_writer *w = o->rw;
+	pthread_mutex_lock(&w->lock);
+	while (w->n > 0 || w->busy)
+		pthread_cond_wait(&w->space, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+}
+
+size_t output_reports_take(struct output *o, int64_t **ret_ids)
+{
+	struct report_writer *w = o->rw;
+	pthread_mutex_lock(&w->lock);
+	size_t n = w->n_done;
+	*ret_ids = w->done;
+	w->done = NULL;
+	w->n_done = w->cap_done = 0;
+	pthread_mutex_unlock(&w->lock);
+	return n;
+}
+
+int output_report_rewrite(struct output *o, const char *name, const char *text, size_t len)
+{
+	if (!report_name_ok(name))
+		return -EINVAL; /* the name came from the store: made here, but check */
+	struct report_job j = {.name = (char *)name, .text = (char *)text, .len = len};
+	return write_report_file(o->rw->dirfd, &j, false);
 }
 
 static int mkdir_p1(const char *path)
@@ -246,34 +309,46 @@ static void now_string(char *buf, size_t len)
 	snprintf(buf + n, len - n, ".%ld", ts.tv_nsec / 1000000);
 }
 
-/* Writes the six original columns to log k as one line; a line never
- * spans a flush, so a killed server leaves whole lines. */
-static int write_row(struct output *o, int k, const char *status, const char *group,
-                     const char *url, const char *program, const char *time)
+/* The six original columns as one CSV line (with its newline). */
+static int render_row(const char *status, const char *group, const char *url,
+                      const char *program, const char *time, struct cap_buf *b)
 {
 	char date[64];
 	now_string(date, sizeof(date));
 	const char *fields[] = {date, status, group, url, program, time};
-	struct cap_buf b = {.max = 64 * 1024};
 	int r = 0;
 	for (size_t i = 0; i < ELEMENTSOF(fields) && r == 0; i++) {
 		_cleanup_free_ char *q = NULL;
 		r = cap_csv_quote(fields[i], &q);
 		if (r == 0)
-			r = cap_buf_puts(&b, q);
+			r = cap_buf_puts(b, q);
 		if (r == 0)
-			r = cap_buf_puts(&b, i + 1 < ELEMENTSOF(fields) ? "," : "\n");
+			r = cap_buf_puts(b, i + 1 < ELEMENTSOF(fields) ? "," : "\n");
 	}
-	if (r == 0) {
-		FILE *f = o->f[k];
-		if (o->pending[k] + b.len > LOG_BUF) {
-			fflush(f);
-			o->pending[k] = 0;
-		}
-		fwrite(b.data, 1, b.len, f);
-		o->pending[k] += b.len;
-		r = ferror(f) ? -EIO : 0;
+	return r;
+}
+
+/* Appends one whole line to log k; a line never spans a flush, so a killed
+ * server leaves whole lines. */
+static int put_line(struct output *o, int k, const char *line, size_t len)
+{
+	FILE *f = o->f[k];
+	if (o->pending[k] + len > LOG_BUF) {
+		fflush(f);
+		o->pending[k] = 0;
 	}
+	fwrite(line, 1, len, f);
+	o->pending[k] += len;
+	return ferror(f) ? -EIO : 0;
+}
+
+static int write_row(struct output *o, int k, const char *status, const char *group,
+                     const char *url, const char *program, const char *time)
+{
+	struct cap_buf b = {.max = 64 * 1024};
+	int r = render_row(status, group, url, program, time, &b);
+	if (r == 0)
+		r = put_line(o, k, b.data, b.len);
 	cap_buf_done(&b);
 	return r;
 }
@@ -293,19 +368,81 @@ int output_progress(struct output *o, const char *status, uint32_t group, const 
 	return write_url_row(o, F_PROGRESS, status, group, url, program, time);
 }
 
-int output_final(struct output *o, enum sched_verdict v, uint32_t err, uint32_t minor,
-                 uint32_t group, const char *url, const char *program, uint32_t time)
+int output_final_render(enum sched_verdict v, uint32_t err, uint32_t minor, uint32_t group,
+                        const char *url, const char *program, uint32_t time, int *ret_log,
+                        char **ret_line)
 {
-	if (v == VERDICT_BENIGN)
-		return write_url_row(o, F_SAFE, "benign", group, url, program, time);
-	if (v == VERDICT_MALICIOUS)
-		return write_url_row(o, F_MALICIOUS, "malicious", group, url, program, time);
-	char status[96];
-	const char *name = cap_error_code_name(err);
-	snprintf(status, sizeof(status), "error:%s-%u", name ? name : "UNKNOWN", minor);
-	int r = write_url_row(o, F_ERROR, status, group, url, program, time);
-	int r2 = write_url_row(o, F_PROGRESS, status, group, url, program, time);
+	char status[96], g[16], t[16];
+	int k = v == VERDICT_BENIGN ? F_SAFE : v == VERDICT_MALICIOUS ? F_MALICIOUS : F_ERROR;
+	if (k == F_ERROR) {
+		const char *name = cap_error_code_name(err);
+		snprintf(status, sizeof(status), "error:%s-%u", name ? name : "UNKNOWN", minor);
+	} else
+		snprintf(status, sizeof(status), "%s", k == F_SAFE ? "benign" : "malicious");
+	snprintf(g, sizeof(g), "%u", group);
+	snprintf(t, sizeof(t), "%u", time);
+	struct cap_buf b = {.max = 64 * 1024};
+	int r = render_row(status, g, url, program, t, &b);
+	if (r == 0 && !(*ret_line = strndup(b.data, b.len)))
+		r = -ENOMEM;
+	cap_buf_done(&b);
+	if (r == 0)
+		*ret_log = k;
+	return r;
+}
+
+int output_final_line(struct output *o, int log, const char *line)
+{
+	if (log != F_SAFE && log != F_MALICIOUS && log != F_ERROR)
+		return -EINVAL;
+	size_t len = strlen(line);
+	if (len == 0 || line[len - 1] != '\n' || memchr(line, '\n', len - 1))
+		return -EINVAL; /* exactly one whole line */
+	int r = put_line(o, log, line, len);
+	int r2 = log == F_ERROR ? put_line(o, F_PROGRESS, line, len) : 0;
 	return r < 0 ? r : r2;
+}
+
+struct line_ref {
+	const char *s;
+	size_t i;
+};
+
+static int cmp_line(const void *a, const void *b)
+{
+	return strcmp(((const struct line_ref *)a)->s, ((const struct line_ref *)b)->s);
+}
+
+int output_lines_present(struct output *o, int log, const char *const *lines, size_t n,
+                         bool *present)
+{
+	char p[PATH_MAX];
+	if (log < 0 || log >= F_MAX)
+		return -EINVAL;
+	int r = xsnprintf(p, sizeof(p), "%s/log/%s", o->dir, file_names[log]);
+	if (r < 0)
+		return r;
+	fflush(o->f[log]);
+	struct line_ref *ref = reallocarray(NULL, n ? n : 1, sizeof(*ref));
+	if (!ref)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		ref[i] = (struct line_ref){lines[i], i};
+	qsort(ref, n, sizeof(*ref), cmp_line);
+	_cleanup_fclose_ FILE *f = fopen(p, "re");
+	r = f || errno == ENOENT ? 0 : negative_errno();
+	char *buf = NULL;
+	size_t cap = 0;
+	while (f && getline(&buf, &cap, f) > 0) {
+		struct line_ref key = {buf, 0}, *hit = bsearch(&key, ref, n, sizeof(*ref), cmp_line);
+		while (hit && hit > ref && strcmp(hit[-1].s, buf) == 0)
+			hit--; /* the first of equal lines (never expected) */
+		for (; hit && hit < ref + n && strcmp(hit->s, buf) == 0; hit++)
+			present[hit->i] = true;
+	}
+	free(buf);
+	free(ref);
+	return r;
 }
 
 int output_invalid_url(struct output *o, unsigned long lineno, const char *text)
@@ -377,10 +514,12 @@ static json_object *string_array(const char *const *v, size_t n)
 	return a;
 }
 
-int output_report(struct output *o, const char *url, const char *program, enum sched_verdict v,
-                  uint32_t err, enum sched_algorithm alg, uint32_t group, double started,
-                  double finished, const char *const *events, size_t n_events,
-                  const char *const *evidence, size_t n_evidence)
+int output_report_render(struct output *o, const char *url, const char *program,
+                         enum sched_verdict v, uint32_t err, enum sched_algorithm alg,
+                         uint32_t group, double started, double finished,
+                         const char *const *events, size_t n_events,
+                         const char *const *evidence, size_t n_evidence, char **ret_name,
+                         char **ret_text)
 {
 	static const char *const verdicts[] = {"benign", "malicious", "error"};
 	json_object *j = json_object_new_object();
@@ -409,7 +548,7 @@ int output_report(struct output *o, const char *url, const char *program, enum s
 	if (r >= 0) {
 		const char *t = json_object_to_json_string_length(
 			j, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-		if (!t || !(text = malloc(len + 1)))
+		if (!t || !(text = malloc(len + 2)))
 			r = -ENOMEM;
 		else {
 			memcpy(text, t, len);
@@ -422,7 +561,15 @@ int output_report(struct output *o, const char *url, const char *program, enum s
 		free(text);
 		return r;
 	}
-	return report_queue(o->rw, file, text, len);
+	text[len] = '\0';
+	*ret_name = file;
+	*ret_text = text;
+	return 0;
+}
+
+void output_report_queue(struct output *o, int64_t id, char *name, char *text)
+{
+	(void)report_queue(o->rw, id, name, text, strlen(text));
 }
 
 int output_stats(struct output *o, const struct output_stats *s)

@@ -9,17 +9,24 @@
  * commit, so a final verdict reaches its log right after its commit, and
  * once per loop iteration), so a killed server leaves whole lines.  The JSON
  * reports are serialised here and written by one writer thread (file
- * creation dominates the cost of a benign URL); a killed server can lose
- * the reports still queued (at most 4096).
+ * creation dominates the cost of a benign URL).  A URL's final line and
+ * report are rendered before its store commit and journaled in the store
+ * with it (store_output_add); the server drops the journal entry once the
+ * report is written (output_reports_take), and `resume` writes whatever a
+ * killed server left in the journal, so a crash loses neither.
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "scheduler.h"
 
 struct output;
+
+/* The logs a final line can go to are numbered below this (output.c). */
+#define OUTPUT_LOGS 5
 
 struct output_stats {
 	uint64_t visiting, visited, safe, malicious, url_error, vm_revert, client_inactivity,
@@ -41,10 +48,19 @@ void output_flush(struct output *o);
 /* progress.log line: status is "visiting", "visited" or "error:NAME-minor". */
 int output_progress(struct output *o, const char *status, uint32_t group, const char *url,
                     const char *program, uint32_t time);
-/* A URL's final line: safe.log ("benign"), malicious.log ("malicious") or
- * error.log ("error:NAME-minor"); errors also go to progress.log. */
-int output_final(struct output *o, enum sched_verdict v, uint32_t err, uint32_t minor,
-                 uint32_t group, const char *url, const char *program, uint32_t time);
+/* Renders a URL's final line (with its newline; malloc'ed): for safe.log
+ * ("benign"), malicious.log ("malicious") or error.log ("error:NAME-minor"),
+ * which *ret_log names for output_final_line. */
+int output_final_render(enum sched_verdict v, uint32_t err, uint32_t minor, uint32_t group,
+                        const char *url, const char *program, uint32_t time, int *ret_log,
+                        char **ret_line);
+/* Appends a rendered final line to its log (errors also to progress.log);
+ * -EINVAL for another log or anything but one whole line. */
+int output_final_line(struct output *o, int log, const char *line);
+/* Marks present[i] for each of the n rendered final lines that log already
+ * holds (resume: a kill may come between a commit and its log line). */
+int output_lines_present(struct output *o, int log, const char *const *lines, size_t n,
+                         bool *present);
 /* error.log: "error:INVALID_URL-<lineno>","nogroup","<text>" (text is cut
  * to 1 KiB). */
 int output_invalid_url(struct output *o, unsigned long lineno, const char *text);
@@ -59,12 +75,28 @@ int output_event_log(struct output *o, const char *key, const char *const *lines
  * relative to OUTDIR in *ret_rel and absolute in *ret_abs (both malloc'ed). */
 int output_upload_name(struct output *o, const char *key, char **ret_rel, char **ret_abs);
 
-/* Writes reports/<name>.json for a finished URL; events are the CSV lines
- * of its visit, evidence the relative paths of its files. */
-int output_report(struct output *o, const char *url, const char *program, enum sched_verdict v,
-                  uint32_t err, enum sched_algorithm alg, uint32_t group, double started,
-                  double finished, const char *const *events, size_t n_events,
-                  const char *const *evidence, size_t n_evidence);
+/* Renders reports/<name>.json of a finished URL: *ret_name (a fresh file
+ * name) and *ret_text (NUL-terminated), both malloc'ed; events are the CSV
+ * lines of its visit, evidence the relative paths of its files. */
+int output_report_render(struct output *o, const char *url, const char *program,
+                         enum sched_verdict v, uint32_t err, enum sched_algorithm alg,
+                         uint32_t group, double started, double finished,
+                         const char *const *events, size_t n_events,
+                         const char *const *evidence, size_t n_evidence, char **ret_name,
+                         char **ret_text);
+/* Queues a rendered report for the writer thread (takes name and text);
+ * blocks while 4096 are waiting.  id comes back from output_reports_take
+ * once the file is written. */
+void output_report_queue(struct output *o, int64_t id, char *name, char *text);
+/* The ids of the reports written since the last call (*ret_ids malloc'ed,
+ * may be NULL when 0 is returned).  A report that could not be written is
+ * never returned: its journal entry stays for the next resume. */
+size_t output_reports_take(struct output *o, int64_t **ret_ids);
+/* Waits until every queued report is written (or failed). */
+void output_reports_wait(struct output *o);
+/* Writes a journaled report again (resume), replacing a partial file;
+ * -EINVAL for a name this file would not have made. */
+int output_report_rewrite(struct output *o, const char *name, const char *text, size_t len);
 
 /* Appends one stats.log row in the original's format (Stats.java): the
  * header line "time","visiting",...,"visitedUrlsPerDay" first if the file is

@@ -65,7 +65,10 @@ struct srv_client {
 struct srv_final {
 	const struct sched_url *u;
 	enum sched_verdict v;
-	uint32_t err;
+	int log;           /* output_final_render's log */
+	char *line;        /* the rendered final line */
+	char *report_name; /* the rendered report (NULL if it could not be made) */
+	char *report;
 };
 
 struct srv {
@@ -123,6 +126,9 @@ double srv_now(void);
 double srv_wall_now(void);
 /* Writes log lines and reports for the verdicts just committed. */
 void srv_write_finals(struct srv *s);
+/* Drops the store's journal entries of the reports written so far; call it
+ * inside a store transaction. */
+void srv_output_sync(struct srv *s);
 /* Reads the URL input that is available now. */
 void srv_input_read(struct srv *s);
 

@@ -49,8 +49,10 @@ double srv_wall_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* ---- the final verdict: store first, then the files ---- */
+/* ---- the final verdict: store and journal first, then the files ---- */
 
+/* Inside the group's transaction: the status, and the rendered files in the
+ * store's journal, so that a kill after the commit loses neither. */
 static void on_final(void *ud, const struct sched_url *u, enum sched_verdict v, uint32_t err)
 {
 	struct srv *s = ud;
@@ -70,41 +72,160 @@ static void on_final(void *ud, const struct sched_url *u, enum sched_verdict v, 
 		s->finals = f;
 		s->cap_finals = cap;
 	}
-	s->finals[s->n_finals++] = (struct srv_final){u, v, err};
+	struct srv_final f = {u, v, 0, NULL, NULL, NULL};
+	const struct srv_client *c = s->cur_client;
+	uint32_t group = s->cur_group_id;
+	r = output_final_render(v, err, 0, group, u->url, u->client, u->time, &f.log, &f.line);
+	if (r < 0) {
+		log_warnx("output: %s not written to the logs: %s", u->url, strerror(-r));
+		return;
+	}
+	r = output_report_render(s->out, u->url, u->client, v, err, s->cfg->algorithm, group,
+	                         c ? c->visit_started : 0, srv_wall_now(),
+	                         c ? (const char *const *)c->ev_lines : NULL, c ? c->n_ev : 0,
+	                         c ? (const char *const *)c->evidence : NULL,
+	                         c ? c->n_evidence : 0, &f.report_name, &f.report);
+	if (r < 0)
+		log_warnx("output: report for %s: %s", u->url, strerror(-r));
+	r = store_output_add(s->store, (int64_t)u->id, f.log, f.line, f.report_name, f.report);
+	if (r < 0)
+		log_warnx("store: cannot journal the output of %s: %s", u->url, strerror(-r));
+	s->finals[s->n_finals++] = f;
 }
 
-/* Writes the files for the verdicts of the last store transaction: only
- * after the commit, so that a crash can lose a log line of a URL that is
- * then visited again, but never write a URL twice. */
+/* Writes the files for the verdicts of the last store transaction, after
+ * the commit: a kill before this point leaves them in the journal for
+ * resume (srv_output_replay), never a URL written twice. */
 void srv_write_finals(struct srv *s)
 {
-	uint32_t group = s->cur_group_id;
-	const struct srv_client *c = s->cur_client;
 	for (size_t i = 0; i < s->n_finals; i++) {
-		const struct sched_url *u = s->finals[i].u;
-		enum sched_verdict v = s->finals[i].v;
-		uint32_t err = s->finals[i].err;
-		int r = output_final(s->out, v, err, 0, group, u->url, u->client, u->time);
+		struct srv_final *f = &s->finals[i];
+		int r = output_final_line(s->out, f->log, f->line);
 		if (r < 0)
 			log_warnx("output: %s", strerror(-r));
-		r = output_report(s->out, u->url, u->client, v, err, s->cfg->algorithm, group,
-		                  c ? c->visit_started : 0, srv_wall_now(),
-		                  c ? (const char *const *)c->ev_lines : NULL, c ? c->n_ev : 0,
-		                  c ? (const char *const *)c->evidence : NULL,
-		                  c ? c->n_evidence : 0);
-		if (r < 0)
-			log_warnx("output: report for %s: %s", u->url, strerror(-r));
-		if (v == VERDICT_BENIGN)
+		if (f->report)
+			output_report_queue(s->out, (int64_t)f->u->id, f->report_name, f->report);
+		else
+			free(f->report_name);
+		free(f->line);
+		if (f->v == VERDICT_BENIGN)
 			s->sum.benign++;
-		else if (v == VERDICT_MALICIOUS)
+		else if (f->v == VERDICT_MALICIOUS)
 			s->sum.malicious++;
 		else
 			s->sum.errors++;
 		s->done++;
 	}
 	if (s->n_finals > 0)
-		output_flush(s->out); /* right after the commit: the window a crash can lose */
+		output_flush(s->out); /* before any journal entry of them can be dropped */
 	s->n_finals = 0;
+}
+
+void srv_output_sync(struct srv *s)
+{
+	_cleanup_free_ int64_t *ids = NULL;
+	size_t n = output_reports_take(s->out, &ids);
+	for (size_t i = 0; i < n; i++) {
+		int r = store_output_done(s->store, ids[i]);
+		if (r < 0)
+			log_warnx("store: journal: %s", strerror(-r));
+	}
+}
+
+struct replay {
+	struct replay_entry {
+		int64_t id;
+		int log;
+		char *line, *name, *report;
+	} *e;
+	size_t n, cap;
+};
+
+static int replay_one(void *ud, int64_t id, int log, const char *line, const char *name,
+                      const char *report)
+{
+	struct replay *rp = ud;
+	if (rp->n == rp->cap) {
+		size_t cap = rp->cap ? rp->cap * 2 : 64;
+		struct replay_entry *e = reallocarray(rp->e, cap, sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		rp->e = e;
+		rp->cap = cap;
+	}
+	struct replay_entry *e = &rp->e[rp->n];
+	*e = (struct replay_entry){id, log, strdup(line), name ? strdup(name) : NULL,
+	                           report ? strdup(report) : NULL};
+	if (!e->line || (name && !e->name) || (report && !e->report)) {
+		free(e->line);
+		free(e->name);
+		free(e->report);
+		return -ENOMEM;
+	}
+	rp->n++;
+	return 0;
+}
+
+/* Resume: writes the final lines and reports a killed server had
+ * committed but not yet written (a line only if its log lacks it). */
+static int srv_output_replay(struct srv *s)
+{
+	struct replay rp = {0};
+	int r = store_output_pending(s->store, replay_one, &rp);
+	bool *present = calloc(rp.n ? rp.n : 1, sizeof(bool));
+	const char **lines = calloc(rp.n ? rp.n : 1, sizeof(char *));
+	size_t *idx = calloc(rp.n ? rp.n : 1, sizeof(size_t));
+	bool ok = present && lines && idx;
+	if (r >= 0 && !ok)
+		r = -ENOMEM;
+	for (int log = 0; r >= 0 && log < OUTPUT_LOGS; log++) {
+		size_t m = 0;
+		for (size_t i = 0; i < rp.n; i++)
+			if (rp.e[i].log == log) {
+				idx[m] = i;
+				lines[m++] = rp.e[i].line;
+			}
+		bool *pm = calloc(m ? m : 1, sizeof(bool));
+		if (!pm)
+			r = -ENOMEM;
+		else if (m > 0 && (r = output_lines_present(s->out, log, lines, m, pm)) >= 0)
+			for (size_t j = 0; j < m; j++)
+				present[idx[j]] = pm[j];
+		free(pm);
+	}
+	unsigned long lines_written = 0, reports_written = 0;
+	bool tx = r >= 0 && store_tx_begin(s->store) == 0;
+	for (size_t i = 0; i < rp.n; i++) {
+		struct replay_entry *e = &rp.e[i];
+		int w = 0;
+		if (r >= 0 && !present[i]) {
+			w = output_final_line(s->out, e->log, e->line);
+			lines_written += w >= 0;
+		}
+		if (r >= 0 && w >= 0 && e->report) {
+			w = output_report_rewrite(s->out, e->name, e->report, strlen(e->report));
+			reports_written += w >= 0;
+		}
+		if (w < 0)
+			log_warnx("resume: cannot write the output of URL %lld: %s", (long long)e->id,
+			          strerror(-w));
+		if (r >= 0 && w >= 0 && (w = store_output_done(s->store, e->id)) < 0)
+			log_warnx("store: journal: %s", strerror(-w));
+		free(e->line);
+		free(e->name);
+		free(e->report);
+	}
+	output_flush(s->out);
+	if (tx && store_tx_commit(s->store) < 0)
+		log_warnx("store: commit failed");
+	if (r >= 0 && rp.n > 0)
+		log_info("resume: wrote %lu log lines and %lu reports a stopped server had left",
+		         lines_written, reports_written);
+	free(rp.e);
+	free(present);
+	free(lines);
+	free(idx);
+	return r;
 }
 
 /* ---- input: URL list lines ---- */
@@ -187,6 +308,8 @@ void srv_input_read(struct srv *s)
 			s->skipping = true;
 		}
 	}
+	if (tx)
+		srv_output_sync(s);
 	if (tx && store_tx_commit(s->store) < 0)
 		log_warnx("store: commit failed");
 	if (s->input_done && s->ilen > 0 && !s->skipping) {
@@ -280,7 +403,8 @@ static int open_store(struct srv *s)
 		if (r < 0 || (r = store_url_pending(s->store, s->op, resume_one, s)) < 0)
 			return log_error_errno(r, "resume: cannot reload the run");
 		log_info("resuming run %lld with %zu URLs", (long long)s->op, sched_queued(s->sched));
-		return 0;
+		r = srv_output_replay(s);
+		return r < 0 ? log_error_errno(r, "resume: cannot write the journaled output") : 0;
 	}
 	r = store_operation_begin(s->store, sched_algorithm_to_string(s->cfg->algorithm), &s->op);
 	return r < 0 ? log_error_errno(r, "store: cannot start a run") : 0;
@@ -337,6 +461,13 @@ static void teardown(struct srv *s)
 	while (s->clients)
 		srv_client_close(s, s->clients, 0, false);
 	srv_reap_dead(s);
+	if (s->out && s->store) { /* every report written: their journal entries go */
+		output_reports_wait(s->out);
+		bool tx = store_tx_begin(s->store) == 0;
+		srv_output_sync(s);
+		if (tx && store_tx_commit(s->store) < 0)
+			log_warnx("store: commit failed");
+	}
 	sched_free(s->sched);
 	srv_exclusions_free(s->excl);
 	free(s->finals);

@@ -29,6 +29,9 @@ enum stmt {
 	ST_FILE_ADD,
 	ST_COUNT,
 	ST_COUNT_NULL,
+	ST_OUTPUT_ADD,
+	ST_OUTPUT_DONE,
+	ST_OUTPUT_PENDING,
 	ST_MAX,
 };
 
@@ -48,6 +51,12 @@ static const char *const stmt_sql[ST_MAX] = {
 	[ST_FILE_ADD] = "INSERT INTO file(url, group_id, path) VALUES (?,?,?)",
 	[ST_COUNT] = "SELECT count(*) FROM url WHERE operation = ? AND status = ?",
 	[ST_COUNT_NULL] = "SELECT count(*) FROM url WHERE operation = ? AND status IS NULL",
+	[ST_OUTPUT_ADD] = "INSERT OR REPLACE INTO pending_output(url, log, line, report_name, report)"
+	                  " VALUES (?,?,?,?,?)",
+	[ST_OUTPUT_DONE] = "DELETE FROM pending_output WHERE url = ?",
+	[ST_OUTPUT_PENDING] = "SELECT p.url, p.log, p.line, p.report_name, p.report"
+	                      " FROM pending_output p JOIN url u ON u.id = p.url"
+	                      " WHERE u.status IS NOT NULL ORDER BY p.url",
 };
 
 static const char schema[] =
@@ -70,7 +79,9 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS error(id INTEGER PRIMARY KEY, url INTEGER, major INTEGER,"
 	" minor INTEGER, time REAL);"
 	"CREATE TABLE IF NOT EXISTS file(id INTEGER PRIMARY KEY, url INTEGER, group_id INTEGER,"
-	" path TEXT NOT NULL);";
+	" path TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS pending_output(url INTEGER PRIMARY KEY REFERENCES url(id),"
+	" log INTEGER NOT NULL, line TEXT NOT NULL, report_name TEXT, report TEXT);";
 
 struct store_sqlite {
 	struct store base;
@@ -265,6 +276,44 @@ static int sqlite_count(struct store *st, int64_t op, char status, int64_t *ret)
 	return 0;
 }
 
+static int sqlite_output_add(struct store *st, int64_t url_id, int log, const char *line,
+                             const char *report_name, const char *report)
+{
+	sqlite3_stmt *s = S(st)->st[ST_OUTPUT_ADD];
+	sqlite3_bind_int64(s, 1, url_id);
+	sqlite3_bind_int(s, 2, log);
+	sqlite3_bind_text(s, 3, line, -1, SQLITE_STATIC);
+	if (report_name && report) {
+		sqlite3_bind_text(s, 4, report_name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 5, report, -1, SQLITE_STATIC);
+	}
+	return finish_step(s, sqlite3_step(s));
+}
+
+static int sqlite_output_done(struct store *st, int64_t url_id)
+{
+	sqlite3_stmt *s = S(st)->st[ST_OUTPUT_DONE];
+	sqlite3_bind_int64(s, 1, url_id);
+	return finish_step(s, sqlite3_step(s));
+}
+
+static int sqlite_output_pending(struct store *st, store_output_fn fn, void *userdata)
+{
+	sqlite3_stmt *s = S(st)->st[ST_OUTPUT_PENDING];
+	int rc, r = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *line = (const char *)sqlite3_column_text(s, 2);
+		const char *name = (const char *)sqlite3_column_text(s, 3);
+		const char *report = (const char *)sqlite3_column_text(s, 4);
+		r = fn(userdata, sqlite3_column_int64(s, 0), sqlite3_column_int(s, 1),
+		       line ? line : "", name, report);
+		if (r < 0)
+			break;
+	}
+	int e = finish_step(s, rc);
+	return r < 0 ? r : e;
+}
+
 static const struct store_ops sqlite_ops = {
 	.close = sqlite_close,
 	.tx_begin = sqlite_tx_begin,
@@ -278,6 +327,9 @@ static const struct store_ops sqlite_ops = {
 	.event_add = sqlite_event_add,
 	.file_add = sqlite_file_add,
 	.count = sqlite_count,
+	.output_add = sqlite_output_add,
+	.output_done = sqlite_output_done,
+	.output_pending = sqlite_output_pending,
 };
 
 int store_sqlite_open(const char *path, struct store **ret)

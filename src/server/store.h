@@ -5,7 +5,9 @@
  * A URL is written before it is queued and gets its final status with a
  * conditional UPDATE (status IS NULL), so after a crash or kill -9
  * `capture-server resume` reloads exactly the URLs without a final state and
- * no URL can be finished twice.  SQLite (store-sqlite.c, one file, WAL) is
+ * no URL can be finished twice.  The files a final status produces (its log
+ * line, its JSON report) are journaled in the same transaction and dropped
+ * once written, so that resume can write what a kill interrupted.  SQLite (store-sqlite.c, one file, WAL) is
  * the one backend today; the ops table is where PostgreSQL would plug in.
  * Statuses use the original's letters: 'B' benign, 'M' malicious, 'E' error.
  */
@@ -17,6 +19,9 @@ struct store;
 
 typedef int (*store_url_fn)(void *userdata, int64_t id, const char *url, const char *client,
                             uint32_t time, double priority);
+
+typedef int (*store_output_fn)(void *userdata, int64_t url_id, int log, const char *line,
+                               const char *report_name, const char *report);
 
 struct store_ops {
 	void (*close)(struct store *st);
@@ -36,6 +41,10 @@ struct store_ops {
 	                 const char *command_line);
 	int (*file_add)(struct store *st, int64_t url_id, uint32_t group, const char *path);
 	int (*count)(struct store *st, int64_t op, char status, int64_t *ret);
+	int (*output_add)(struct store *st, int64_t url_id, int log, const char *line,
+	                  const char *report_name, const char *report);
+	int (*output_done)(struct store *st, int64_t url_id);
+	int (*output_pending)(struct store *st, store_output_fn fn, void *userdata);
 };
 
 struct store {
@@ -115,4 +124,23 @@ static inline int store_file_add(struct store *st, int64_t url_id, uint32_t grou
 static inline int store_count(struct store *st, int64_t op, char status, int64_t *ret)
 {
 	return st->ops->count(st, op, status, ret);
+}
+/* Journals the output of a URL's final status (its rendered log line for
+ * output_final_line, its report name and text, both NULL if none); call it
+ * in the transaction that records the status. */
+static inline int store_output_add(struct store *st, int64_t url_id, int log, const char *line,
+                                   const char *report_name, const char *report)
+{
+	return st->ops->output_add(st, url_id, log, line, report_name, report);
+}
+/* Drops the journal entry of a URL whose files are written. */
+static inline int store_output_done(struct store *st, int64_t url_id)
+{
+	return st->ops->output_done(st, url_id);
+}
+/* Calls fn for every journal entry of a URL with a final status, in id
+ * order; stops at and returns the first negative value fn returns. */
+static inline int store_output_pending(struct store *st, store_output_fn fn, void *ud)
+{
+	return st->ops->output_pending(st, fn, ud);
 }

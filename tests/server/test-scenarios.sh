@@ -8,8 +8,10 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 
 work=$(mktemp -d /tmp/server-scenario-XXXXXX)
 pids=()
+mounted=0
 cleanup() {
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	[ "$mounted" = 1 ] && umount "$work/out/reports"
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -180,6 +182,42 @@ resume)
 	wait_server 0
 	exactly_once
 	[ "$(count malicious.log)" = 30 ] || fail "malicious.log $(count malicious.log)"
+	;;
+resume-output)
+	# a verdict's log line and JSON report are journaled with it: reports
+	# that could not be written (a full disk here) and a log line a kill
+	# interrupted are written by resume, and nothing twice
+	config seq 1
+	{ urls 20; echo end; } > urls.txt
+	mkdir -p out/reports
+	mount -t tmpfs -o size=4k,nr_inodes=8 capture-test out/reports || fail "mount tmpfs"
+	mounted=1
+	dd if=/dev/zero of=out/reports/fill bs=4k 2>/dev/null
+	start_server -f urls.txt
+	client -m 7.test --delay 100
+	for i in $(seq 1 300); do [ "$(cat out/log/safe.log out/log/malicious.log 2>/dev/null | wc -l)" -ge 10 ] && break; sleep 0.1; done
+	kill -9 "$server_pid"
+	wait "$server_pid" 2>/dev/null
+	umount out/reports && mounted=0
+	[ -z "$(ls out/reports)" ] || fail "reports written on a full disk?"
+	done1=$(cat out/log/safe.log out/log/malicious.log | wc -l)
+	[ "$done1" -lt 20 ] || fail "run too fast to interrupt"
+	sed -i '$d' out/log/safe.log # as if killed between the commit and the line
+	start_server resume
+	client -m 7.test
+	wait_server 0
+	exactly_once
+	grep -q "resume: wrote 1 log lines and $done1 reports" server.err ||
+		fail "resume did not write the journaled output ($done1 verdicts)"
+	[ "$(ls out/reports | wc -l)" = 20 ] || fail "$(ls out/reports | wc -l) reports for 20 URLs"
+	python3 - out/reports/*.json <<'PY' || fail "reports"
+import collections, json, sys
+urls = collections.Counter(json.load(open(f))["url"] for f in sys.argv[1:])
+want = {f"http://site{i}.test/p?q={i}#frag" for i in range(1, 21)}
+bad = {u: n for u, n in urls.items() if n != 1 or u not in want} or want - set(urls)
+if bad:
+    sys.exit(f"not one report per URL: {bad}")
+PY
 	;;
 local)
 	config dac 5 "" "<local-sandbox clients=\"2\" client-path=\"$fake\" client-args=\"-m site4.test\"/>"

@@ -1,5 +1,6 @@
 /* test-store.c - the SQLite store: schema, final-once, resume after a
- * writer was killed with SIGKILL in the middle of a transaction, and the
+ * writer was killed with SIGKILL in the middle of a transaction (with the
+ * output journal of committed verdicts only), and the
  * migration of an older database's event table. */
 #include <errno.h>
 #include <setjmp.h>
@@ -59,9 +60,19 @@ static void writer(void)
 	for (int i = 1; i <= 40; i++)
 		if (store_url_final(st, i, i % 2 ? 'B' : 'M', 0, 0) < 0)
 			_exit(4);
+	/* the output journal: committed for 1..3 (3 without a report), for 60
+	 * without a final status (never replayed), killed for 41..50 */
+	for (int i = 1; i <= 3; i++)
+		if (store_output_add(st, i, 1, "\"line\"\n", i < 3 ? "r.json" : NULL,
+		                     i < 3 ? "{}" : NULL) < 0)
+			_exit(5);
+	if (store_output_add(st, 60, 1, "x\n", NULL, NULL) < 0)
+		_exit(6);
 	store_tx_begin(st);
-	for (int i = 41; i <= 50; i++)
+	for (int i = 41; i <= 50; i++) {
 		store_url_final(st, i, 'E', 0x10004000u, 0);
+		store_output_add(st, i, 3, "e\n", "e.json", "{}");
+	}
 	raise(SIGKILL);
 }
 
@@ -78,6 +89,18 @@ static int on_pending(void *ud, int64_t id, const char *url, const char *client,
 		s->first = id;
 	assert_string_equal(client, "firefox");
 	assert_int_equal(time, 10);
+	return 0;
+}
+
+static int on_output(void *ud, int64_t id, int log, const char *line, const char *name,
+                     const char *report)
+{
+	int64_t *ids = ud;
+	ids[ids[0] < 8 ? ++ids[0] : 0] = id;
+	assert_int_equal(log, 1);
+	assert_string_equal(line, "\"line\"\n");
+	assert_true((id < 3 && name && report && strcmp(report, "{}") == 0) ||
+	            (id == 3 && !name && !report));
 	return 0;
 }
 
@@ -103,6 +126,14 @@ static void test_resume_after_kill(void **state)
 	assert_int_equal(n, 20);
 	assert_int_equal(store_count(st, op, 'E', &n), 0);
 	assert_int_equal(n, 0);
+	int64_t ids[9] = {0};
+	assert_int_equal(store_output_pending(st, on_output, ids), 0);
+	assert_int_equal(ids[0], 3);
+	assert_true(ids[1] == 1 && ids[2] == 2 && ids[3] == 3);
+	assert_int_equal(store_output_done(st, 2), 0);
+	memset(ids, 0, sizeof(ids));
+	assert_int_equal(store_output_pending(st, on_output, ids), 0);
+	assert_true(ids[0] == 2 && ids[1] == 1 && ids[2] == 3);
 	/* finished once, never twice */
 	assert_int_equal(store_url_final(st, 1, 'M', 0, 0), -EALREADY);
 	assert_int_equal(store_url_final(st, 41, 'E', 0x10000111u, 5), 0);
