@@ -233,6 +233,34 @@ int cap_url_unescape(const char *s, bool plus_is_space, char **ret)
 	return 0;
 }
 
+int cap_url_form_encode(const char *s, char **ret)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(s);
+	if (n > SIZE_MAX / 3 - 1)
+		return -EMSGSIZE;
+	char *out = malloc(3 * n + 1);
+	size_t o = 0;
+	if (!out)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '.' || c == '*' || c == '_' || c == '-')
+			out[o++] = (char)c;
+		else if (c == ' ')
+			out[o++] = '+';
+		else {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+	*ret = out;
+	return 0;
+}
+
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 int cap_base64_encode(const void *data, size_t n, char **ret, size_t *ret_len)

@@ -40,6 +40,11 @@ int cap_url_to_filename(const char *url, size_t max_len, char **ret);
  * *ret is malloc'ed. */
 int cap_url_unescape(const char *s, bool plus_is_space, char **ret);
 
+/* Encodes s as Java's URLEncoder does (what the original server sends and
+ * an original client decodes): [A-Za-z0-9.*_-] kept, space as '+', every
+ * other byte as %XX (upper-case hex).  *ret is malloc'ed. */
+int cap_url_form_encode(const char *s, char **ret);
+
 /* Base64 (RFC 4648, with padding, no line breaks).  *ret is malloc'ed and
  * NUL-terminated; *ret_len is its length.  -EMSGSIZE if n > 768 MiB. */
 int cap_base64_encode(const void *data, size_t n, char **ret, size_t *ret_len);

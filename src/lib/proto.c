@@ -249,18 +249,31 @@ static int enc_item(struct cap_buf *b, const struct cap_visit_item *it, enum cap
 {
 	if (it->has_malicious && dir == CAP_DIR_TO_CLIENT)
 		return -EINVAL; /* the extension travels client -> server only */
-	int r = cap_buf_puts(b, "<item");
+	/* To a client: the url form-encoded as the original server sent it
+	 * (an original client decodes it; so does ours).  To a server: the url
+	 * exactly as it arrived; processId and the error codes always (0 when
+	 * unknown), as the original client sent them: HSN Capture-HPC NG's
+	 * server fails on an item without them. */
+	bool to_server = dir == CAP_DIR_TO_SERVER;
+	_cleanup_free_ char *form = NULL;
+	int r = 0;
+	if (!it->url)
+		return -EINVAL;
+	if (!to_server)
+		r = cap_url_form_encode(it->url, &form);
+	if (r == 0)
+		r = cap_buf_puts(b, "<item");
 	if (r == 0)
 		r = put_opt(b, "id", it->id, false);
 	if (r == 0)
-		r = put_opt(b, "url", it->url, true);
-	if (r == 0 && it->has_pid)
-		r = put_attr_fmt(b, "processId", "%ld", (long)it->pid);
+		r = put_attr(b, "url", form ? form : it->url_wire ? it->url_wire : it->url);
+	if (r == 0 && (it->has_pid || to_server))
+		r = put_attr_fmt(b, "processId", "%ld", it->has_pid ? (long)it->pid : 0L);
 	if (r == 0)
 		r = put_opt(b, "program", it->program, false);
-	if (r == 0 && it->has_errors)
+	if (r == 0 && (it->has_errors || to_server))
 		r = put_attr_fmt(b, "major-error-code", "%" PRIu32, it->major_error);
-	if (r == 0 && it->has_errors)
+	if (r == 0 && (it->has_errors || to_server))
 		r = put_attr_fmt(b, "minor-error-code", "%" PRIu32, it->minor_error);
 	if (r == 0 && it->has_time)
 		r = put_ptime(b, "time", &it->time);
@@ -523,6 +536,7 @@ void cap_msg_clear(struct cap_msg *m)
 		for (size_t i = 0; i < m->visit.n_items && m->visit.items; i++) {
 			free(m->visit.items[i].id);
 			free(m->visit.items[i].url);
+			free(m->visit.items[i].url_wire);
 			free(m->visit.items[i].program);
 		}
 		free(m->visit.items);
@@ -751,6 +765,24 @@ static int no_children(struct dctx *d, xmlNode *n)
 	return 0;
 }
 
+/* vm-server-id / vm-id: required, as the clients send them (proto.h). */
+static int get_vm_id(struct dctx *d, xmlNode *n, const char *name, char **ret)
+{
+	char *s = NULL;
+	int r = get_str(d, n, name, CAP_PROTO_NAME_MAX, true, &s);
+	if (r < 0)
+		return r;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr("._:@-", *p))) {
+			free(s);
+			return bad(d, "<%s>: %s has a character other than [A-Za-z0-9._:@-]", n->name,
+			           name);
+		}
+	*ret = s;
+	return 0;
+}
+
 static int dec_connect(struct dctx *d, xmlNode *n, struct cap_msg_connect *c)
 {
 	int r;
@@ -758,9 +790,9 @@ static int dec_connect(struct dctx *d, xmlNode *n, struct cap_msg_connect *c)
 	if (d->dir == CAP_DIR_TO_CLIENT) {
 		r = get_token(d, n, "server", true, &c->server);
 	} else {
-		r = get_int_str(d, n, "vm-server-id", true, &c->vm_server_id);
+		r = get_vm_id(d, n, "vm-server-id", &c->vm_server_id);
 		if (r == 0)
-			r = get_int_str(d, n, "vm-id", true, &c->vm_id);
+			r = get_vm_id(d, n, "vm-id", &c->vm_id);
 	}
 	return r;
 }
@@ -792,30 +824,38 @@ static int dec_exclusion(struct dctx *d, xmlNode *n, struct cap_msg_exclusion *e
 
 /* URL as sent: plain, or URL-encoded as a whole by Java's URLEncoder
  * ("http%3A%2F%2F..."), which is decoded here. */
-static int get_url(struct dctx *d, xmlNode *n, char **ret)
+/* The url of an item: a value that starts with letters and "%3A" (Java's
+ * URLEncoder, as the original server sends it) is form-decoded once and
+ * *ret_wire keeps it as it arrived; anything else is taken as it is. */
+static int get_url(struct dctx *d, xmlNode *n, char **ret, char **ret_wire)
 {
-	char *s = NULL;
-	int r = get_str(d, n, "url", CAP_PROTO_URL_MAX, true, &s);
+	_cleanup_free_ char *s = NULL;
+	int r = get_str(d, n, "url", 3 * CAP_PROTO_URL_MAX, true, &s);
 	if (r < 0)
 		return r;
 	size_t k = 0;
 	while ((s[k] >= 'a' && s[k] <= 'z') || (s[k] >= 'A' && s[k] <= 'Z'))
 		k++;
+	char *plain = NULL;
 	if (k > 0 && strncasecmp(s + k, "%3A", 3) == 0) {
-		char *plain = NULL;
 		r = cap_url_unescape(s, true, &plain);
-		free(s);
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0)
 			return bad(d, "<item>: bad %%-escape in url");
-		s = plain;
 	}
-	if (!*s) {
-		free(s);
-		return bad(d, "<item>: empty url");
+	const char *url = plain ? plain : s;
+	if (!*url || strlen(url) > CAP_PROTO_URL_MAX) {
+		free(plain);
+		return bad(d, "<item>: url empty or longer than %d bytes", CAP_PROTO_URL_MAX);
 	}
-	*ret = s;
+	if (plain) {
+		*ret = plain;
+		*ret_wire = TAKE_PTR(s);
+	} else {
+		*ret = TAKE_PTR(s);
+		*ret_wire = NULL;
+	}
 	return 0;
 }
 
@@ -830,7 +870,7 @@ static int dec_item(struct dctx *d, xmlNode *n, struct cap_visit_item *it)
 	if (r == 0)
 		r = get_str(d, n, "id", CAP_PROTO_NAME_MAX, false, &it->id);
 	if (r == 0)
-		r = get_url(d, n, &it->url);
+		r = get_url(d, n, &it->url, &it->url_wire);
 	if (r == 0)
 		r = get_token(d, n, "program", false, &it->program);
 	if (r == 0 && (r = get_u64(d, n, "processId", INT32_MAX, false, false, &v)) == 1) {
@@ -1060,6 +1100,65 @@ static void free_docp(xmlDoc **doc)
 		xmlFreeDoc(*doc);
 }
 
+/* Is the '&' at p (before end) the start of a character or entity
+ * reference ("&name;", "&#123;", "&#x1F;")? */
+static bool is_reference(const char *p, const char *end)
+{
+	const char *q = p + 1;
+	size_t n = 0;
+	if (q < end && *q == '#')
+		q++;
+	for (; q < end && n < 32; q++, n++) {
+		char c = *q;
+		if (c == ';')
+			return n > 0;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+			return false;
+	}
+	return false;
+}
+
+/* One linear pass before the parser: counts the attributes of every tag
+ * (libxml2's duplicate check is quadratic in their number: 100,000 of them
+ * in one message took 13-16 s) and escapes what the original's
+ * Element::toString and server leave unescaped inside attribute values: a
+ * '&' that starts no reference, and '<'.  With out NULL it only counts;
+ * returns the number of bytes the repaired text needs, or -EBADMSG. */
+static ssize_t scan_tags(struct dctx *d, const char *data, size_t len, char *out)
+{
+	enum { TEXT, TAG, VALUE } st = TEXT;
+	char quote = 0;
+	unsigned attrs = 0;
+	size_t o = 0;
+	const char *end = data + len;
+	for (const char *p = data; p < end; p++) {
+		const char *rep = NULL;
+		char c = *p;
+		if (st == TEXT && c == '<') {
+			st = TAG;
+			attrs = 0;
+		} else if (st == TAG && (c == '"' || c == '\'')) {
+			st = VALUE;
+			quote = c;
+		} else if (st == TAG && c == '=' && ++attrs > CAP_PROTO_ATTRS_MAX) {
+			return bad(d, "more than %d attributes in an element", CAP_PROTO_ATTRS_MAX);
+		} else if (st == TAG && c == '>') {
+			st = TEXT;
+		} else if (st == VALUE && c == quote) {
+			st = TAG;
+		} else if (st == VALUE && c == '&' && !is_reference(p, end)) {
+			rep = "&amp;";
+		} else if (st == VALUE && c == '<') {
+			rep = "&lt;";
+		}
+		size_t n = rep ? strlen(rep) : 1;
+		if (out)
+			memcpy(out + o, rep ? rep : p, n);
+		o += n;
+	}
+	return (ssize_t)o;
+}
+
 static int msg_decode(const char *data, size_t len, enum cap_dir dir, struct cap_msg *ret,
 		      char *err, size_t errlen)
 {
@@ -1077,6 +1176,17 @@ static int msg_decode(const char *data, size_t len, enum cap_dir dir, struct cap
 		return bad(&d, "DOCTYPE, comments and CDATA are not allowed");
 	if (memchr(data, '\0', len))
 		return bad(&d, "NUL byte in message");
+	ssize_t need = scan_tags(&d, data, len, NULL);
+	if (need < 0)
+		return (int)need;
+	_cleanup_free_ char *fixed = NULL;
+	if ((size_t)need != len) {
+		if ((size_t)need > INT32_MAX || !(fixed = malloc((size_t)need)))
+			return -ENOMEM;
+		(void)scan_tags(&d, data, len, fixed);
+		data = fixed;
+		len = (size_t)need;
+	}
 	xmlParserCtxt *ctxt = xmlNewParserCtxt();
 	if (!ctxt)
 		return -ENOMEM;

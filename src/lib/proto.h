@@ -28,6 +28,7 @@
 #define CAP_PROTO_NAME_MAX 64	   /* program, option name, ids, action */
 #define CAP_PROTO_ITEMS_MAX 1000   /* items per visit-event */
 #define CAP_PROTO_PART_MAX 65536   /* decoded bytes per part (original: 8192) */
+#define CAP_PROTO_ATTRS_MAX 64     /* attributes per element (the protocol uses at most 12) */
 
 /* Error codes (ErrorCodes.h / ERROR_CODES.java). */
 #define CAP_ERR_NETWORK_ERROR 0x10000110u
@@ -113,6 +114,9 @@ enum cap_algorithm {
  * vm_server_id and vm_id (decimal, may be negative: Java hashCode()s). */
 struct cap_msg_connect {
 	char *server;	    /* NULL if absent */
+	/* As sent: a decimal int (ours, the original's -DfixIds), a host
+	 * address (the original C++ client, e.g. "10.1.1.2"), a name (HSN
+	 * Capture-HPC NG) or empty: [A-Za-z0-9._:@-], <= CAP_PROTO_NAME_MAX */
 	char *vm_server_id; /* NULL if absent */
 	char *vm_id;	    /* NULL if absent */
 };
@@ -132,6 +136,9 @@ struct cap_msg_exclusion {
 struct cap_visit_item {
 	char *id;	    /* server: db id or "null"; NULL if absent */
 	char *url;	    /* required; %-decoded if it arrived URL-encoded */
+	char *url_wire;	    /* decoded: the url attribute exactly as it arrived, which
+			     * a client echoes back (an original server looks items
+			     * up by it); NULL if it arrived plain */
 	char *program;	    /* NULL if absent */
 	bool has_pid;
 	pid_t pid;	    /* processId */

@@ -76,7 +76,16 @@ static void test_connect_golden(void **state)
 	assert_int_equal(dec_client("<reconnect vm-server-id=\"5\" vm-id=\"6\"/>", &o), 0);
 	assert_int_equal(o.type, CAP_MSG_RECONNECT);
 	cap_msg_clear(&o);
-	assert_int_equal(dec_client("<connect vm-server-id=\"99999999999\" vm-id=\"1\"/>", &o),
+	/* the original C++ client sends its address, NG names; empty is allowed */
+	assert_int_equal(dec_client("<connect vm-server-id=\"10.1.1.2\" vm-id=\"\"/>", &o), 0);
+	assert_string_equal(o.connect.vm_server_id, "10.1.1.2");
+	assert_string_equal(o.connect.vm_id, "");
+	cap_msg_clear(&o);
+	assert_int_equal(dec_client("<connect vm-server-id=\"vbox-host_2\" vm-id=\"winxp-3\"/>", &o),
+			 0);
+	cap_msg_clear(&o);
+	assert_int_equal(dec_client("<connect vm-server-id=\"a b\" vm-id=\"1\"/>", &o), -EBADMSG);
+	assert_int_equal(dec_client("<connect vm-server-id=\"1\" vm-id=\"x/../y\"/>", &o),
 			 -EBADMSG);
 	assert_int_equal(dec_client("<connect vm-id=\"1\"/>", &o), -EBADMSG);
 	assert_non_null(strstr(err, "vm-server-id"));
@@ -126,6 +135,13 @@ static void test_visit_group_to_client(void **state)
 	m.visit.visit_time = 20;
 	m.visit.n_items = 2;
 	m.visit.items = items;
+	/* urls go form-encoded, as the original server sent them (an original
+	 * client decodes them); decoding gives them back exactly */
+	char *buf = NULL;
+	size_t len = 0;
+	assert_int_equal(cap_msg_encode_to_client(&m, &buf, &len), 0);
+	assert_non_null(strstr(buf, "url=\"http%3A%2F%2FExample.com%3A8080%2FA%3Fb%3D1%26c%3D%222%22%23F\""));
+	free(buf);
 	round_trip(&m, CAP_DIR_TO_CLIENT, &o);
 	assert_string_equal(o.visit.identifier, "-42");
 	assert_int_equal(o.visit.visit_time, 20);
@@ -244,9 +260,13 @@ static void test_item_malicious_extension(void **state)
 	m.visit.n_items = 3;
 	m.visit.items = it;
 	assert_int_equal(cap_msg_encode_to_server(&m, &buf, &len), 0);
-	assert_non_null(strstr(buf, "<item url=\"http://a/\" malicious=\"1\"/>"));
-	assert_non_null(strstr(buf, "<item url=\"http://b/\" malicious=\"0\"/>"));
-	assert_non_null(strstr(buf, "<item url=\"http://c/\"/>"));
+	/* processId and the error codes always go (0 when unknown: NG needs them) */
+	assert_non_null(strstr(buf, "<item url=\"http://a/\" processId=\"0\" major-error-code=\"0\""
+				    " minor-error-code=\"0\" malicious=\"1\"/>"));
+	assert_non_null(strstr(buf, "<item url=\"http://b/\" processId=\"0\" major-error-code=\"0\""
+				    " minor-error-code=\"0\" malicious=\"0\"/>"));
+	assert_non_null(strstr(buf, "<item url=\"http://c/\" processId=\"0\" major-error-code=\"0\""
+				    " minor-error-code=\"0\"/>"));
 	free(buf);
 	round_trip(&m, CAP_DIR_TO_SERVER, &o);
 	assert_int_equal(o.visit.n_items, 3);
@@ -285,6 +305,90 @@ static void test_item_malicious_extension(void **state)
 				    "algorithm=\"fast\"><item url=\"http://a/\"/></visit-event>",
 				    &o),
 			 -EBADMSG);
+}
+
+/* Compatibility with the original's clients and server (docs/protocol.md,
+ * "Compatibility rules"). */
+static void test_original_wire_forms(void **state)
+{
+	struct cap_msg o;
+	/* an encoded url is echoed exactly as it arrived */
+	assert_int_equal(dec_server("<visit-event identifier=\"1\" program=\"iexplore\" time=\"20\">"
+				    "<item id=\"3\" url=\"http%3A%2F%2Fa.test%2F%3Fq%3D1%2B2+3\"/>"
+				    "</visit-event>",
+				    &o),
+			 0);
+	assert_string_equal(o.visit.items[0].url, "http://a.test/?q=1+2 3");
+	assert_string_equal(o.visit.items[0].url_wire, "http%3A%2F%2Fa.test%2F%3Fq%3D1%2B2+3");
+	struct cap_msg f = {.type = CAP_MSG_VISIT_EVENT};
+	f.visit.identifier = (char *)"1";
+	f.visit.type = CAP_VISIT_FINISH;
+	f.visit.n_items = 1;
+	f.visit.items = o.visit.items;
+	char *buf = NULL;
+	size_t len;
+	assert_int_equal(cap_msg_encode_to_server(&f, &buf, &len), 0);
+	assert_non_null(strstr(buf, " url=\"http%3A%2F%2Fa.test%2F%3Fq%3D1%2B2+3\""));
+	free(buf);
+	cap_msg_clear(&o);
+	/* a plain url has no wire form */
+	assert_int_equal(dec_server("<visit-event identifier=\"1\" program=\"x\" time=\"2\">"
+				    "<item url=\"http://a/%41\"/></visit-event>",
+				    &o),
+			 0);
+	assert_string_equal(o.visit.items[0].url, "http://a/%41");
+	assert_null(o.visit.items[0].url_wire);
+	cap_msg_clear(&o);
+	/* the original client does not escape attribute values (Element::toString) */
+	assert_int_equal(dec_client("<system-event time=\"2/3/2009 4:5:6.7\" type=\"file\" "
+				    "processId=\"12\" process=\"C:\\a&b<c.exe\" action=\"Write\" "
+				    "object1=\"C:\\x &amp; y.txt\" object2=\"-1\"/>",
+				    &o),
+			 0);
+	assert_string_equal(o.system.ev.process, "C:\\a&b<c.exe");
+	assert_string_equal(o.system.ev.object1, "C:\\x & y.txt");
+	cap_msg_clear(&o);
+	/* 8 KiB parts, NETWORK_ERROR with an HRESULT minor code */
+	assert_int_equal(dec_client("<visit-event identifier=\"1\" time=\"2/3/2009 4:5:6.7\" "
+				    "algorithm=\"seq\" type=\"error\" malicious=\"0\" "
+				    "error-code=\"268435728\"><item url=\"http://a/\" processId=\"0\" "
+				    "program=\"iexplore\" major-error-code=\"268435728\" "
+				    "minor-error-code=\"2148270085\" time=\"2/3/2009 4:5:6.7\" "
+				    "visited=\"1\"/></visit-event>",
+				    &o),
+			 0);
+	assert_int_equal(o.visit.items[0].minor_error, 0x800C0005u);
+	cap_msg_clear(&o);
+}
+
+/* Attributes per element are bounded before the parser runs (libxml2's
+ * duplicate check is quadratic in their number). */
+static void test_attribute_bound(void **state)
+{
+	struct cap_buf b = {0};
+	struct cap_msg o;
+	assert_int_equal(cap_buf_puts(&b, "<pong"), 0);
+	for (int i = 0; i < CAP_PROTO_ATTRS_MAX; i++)
+		assert_int_equal(cap_buf_printf(&b, " a%d=\"x\"", i), 0);
+	assert_int_equal(cap_buf_puts(&b, "/>"), 0);
+	assert_int_equal(dec_client(b.data, &o), 0);
+	cap_msg_clear(&o);
+	b.len -= 2;
+	for (int i = CAP_PROTO_ATTRS_MAX; i < 100000; i++)
+		assert_int_equal(cap_buf_printf(&b, " a%d=\"x\"", i), 0);
+	assert_int_equal(cap_buf_puts(&b, "/>"), 0);
+	assert_int_equal(dec_client(b.data, &o), -EBADMSG);
+	assert_non_null(strstr(err, "attributes"));
+	/* '=' inside values does not count */
+	cap_buf_done(&b);
+	b = (struct cap_buf){0};
+	assert_int_equal(cap_buf_puts(&b, "<pong a=\""), 0);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(cap_buf_puts(&b, "=='>"), 0);
+	assert_int_equal(cap_buf_puts(&b, "\"/>"), 0);
+	assert_int_equal(dec_client(b.data, &o), 0);
+	cap_msg_clear(&o);
+	cap_buf_done(&b);
 }
 
 static void test_item_count_bound(void **state)
@@ -652,6 +756,8 @@ int main(void)
 		cmocka_unit_test(test_visit_group_to_client),
 		cmocka_unit_test(test_visit_from_client),
 		cmocka_unit_test(test_item_count_bound),
+		cmocka_unit_test(test_original_wire_forms),
+		cmocka_unit_test(test_attribute_bound),
 		cmocka_unit_test(test_system_event),
 		cmocka_unit_test(test_system_command_line),
 		cmocka_unit_test(test_file_upload),
