@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,21 @@ static int send_msg(struct srv *s, struct srv_client *c, const struct cap_msg *m
 	return r < 0 ? r : 0;
 }
 
+/* Ends an unfinished upload: its partial file is removed (a file is kept
+ * only when complete, and then it has its store record). */
+static void upload_abort(struct srv_client *c)
+{
+	if (c->up_fd >= 0) {
+		close(c->up_fd);
+		if (c->up_abs && unlink(c->up_abs) < 0 && errno != ENOENT)
+			log_warn("client %s: cannot remove the partial upload %s", c->label, c->up_rel);
+	}
+	c->up_fd = -1;
+	free(c->up_rel);
+	free(c->up_abs);
+	c->up_rel = c->up_abs = NULL;
+}
+
 static void visit_reset(struct srv_client *c)
 {
 	for (size_t i = 0; i < c->n_ev; i++)
@@ -52,11 +68,8 @@ static void visit_reset(struct srv_client *c)
 		free(c->evidence[i]);
 	c->n_evidence = 0;
 	c->malicious = false;
-	if (c->up_fd >= 0)
-		close(c->up_fd);
-	c->up_fd = -1;
-	free(c->up_rel);
-	c->up_rel = NULL;
+	c->up_total = 0;
+	upload_abort(c);
 }
 
 static void client_free(struct srv_client *c)
@@ -133,6 +146,20 @@ static void revert_end(struct srv *s, const struct srv_client *c)
 
 static void write_event_log(struct srv *s, struct srv_client *c);
 
+/* Closes c's socket (if it has one) and gives back what it held. */
+static void detach(struct srv *s, struct srv_client *c)
+{
+	if (c->fd < 0)
+		return;
+	(void)epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	s->n_clients--;
+	s->pending_input -= c->pending_in;
+	c->pending_in = 0;
+	c->partial_since = 0;
+}
+
 void srv_client_close(struct srv *s, struct srv_client *c, uint32_t err, bool revert)
 {
 	if (c->dead)
@@ -149,7 +176,7 @@ void srv_client_close(struct srv *s, struct srv_client *c, uint32_t err, bool re
 		char status[64];
 		snprintf(status, sizeof(status), "error:%s-0", name ? name : "UNKNOWN");
 		progress_group(s, c->group, status);
-		log_debug(LOG_PROTO, "client %s: group %u ends with %s (retried once)", c->name,
+		log_debug(LOG_PROTO, "client %s: group %u ends with %s (retried once)", c->label,
 		          c->group->id, status);
 		group_done(s, c, VERDICT_ERROR, NULL, code);
 	}
@@ -158,8 +185,8 @@ void srv_client_close(struct srv *s, struct srv_client *c, uint32_t err, bool re
 	if (revert)
 		revert_begin(s, c);
 	c->dead = true;
-	(void)epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
+	detach(s, c);
+	upload_abort(c);
 	for (struct srv_client **p = &s->clients; *p; p = &(*p)->next)
 		if (*p == c) {
 			*p = c->next;
@@ -170,7 +197,7 @@ void srv_client_close(struct srv *s, struct srv_client *c, uint32_t err, bool re
 	if (revert) {
 		s->sum.reverts++;
 		if (s->o->no_revert) {
-			log_warnx("client %s needs a revert and -r is set: stopping", c->name);
+			log_warnx("client %s needs a revert and -r is set: stopping", c->label);
 			s->exit_code = 20;
 			s->stop = true;
 		}
@@ -179,7 +206,7 @@ void srv_client_close(struct srv *s, struct srv_client *c, uint32_t err, bool re
 
 static void drop(struct srv *s, struct srv_client *c, uint32_t err, const char *why)
 {
-	log_warnx("client %s: %s; closing the connection", c->name, why);
+	log_warnx("client %s: %s; closing the connection", c->label, why);
 	srv_client_close(s, c, err, true);
 }
 
@@ -197,6 +224,58 @@ static bool transition(struct srv *s, struct srv_client *c, enum client_event ev
 	return true;
 }
 
+static void set_label(struct srv_client *c)
+{
+	snprintf(c->label, sizeof(c->label), "%s (%s)", c->name, c->peer);
+}
+
+static void peer_string(const struct sockaddr_storage *ss, socklen_t sl, char *buf, size_t size)
+{
+	char host[NI_MAXHOST], port[NI_MAXSERV];
+	if (getnameinfo((const struct sockaddr *)ss, sl, host, sizeof(host), port, sizeof(port),
+	                NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		snprintf(buf, size, "?");
+	else if (ss->ss_family == AF_INET6)
+		snprintf(buf, size, "[%.46s]:%.6s", host, port);
+	else
+		snprintf(buf, size, "%.46s:%.6s", host, port);
+}
+
+/* A connection closed as it came (over max-connections, or no descriptor
+ * left): counted, and said at most every 10 s. */
+static void refused(struct srv *s, const char *why)
+{
+	s->refused++;
+	double now = srv_now();
+	if (now - s->refused_log_at < 10.0)
+		return;
+	log_warnx("%s: %" PRIu64 " connections closed as they came in the last %.0f s", why,
+	          s->refused - s->refused_logged,
+	          s->refused_log_at > 0 ? now - s->refused_log_at : 0.0);
+	s->refused_logged = s->refused;
+	s->refused_log_at = now;
+}
+
+/* Out of descriptors: take the waiting connection with the reserve
+ * descriptor and close it (so the kernel's queue does not keep the listen
+ * socket readable), then stop accepting for a second. */
+static void accept_emfile(struct srv *s)
+{
+	if (s->reserve_fd >= 0) {
+		close(s->reserve_fd);
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	refused(s, "accept: out of file descriptors");
+	if (!s->listen_paused) {
+		(void)epoll_ctl(s->ep, EPOLL_CTL_DEL, s->listen_fd, NULL);
+		s->listen_paused = true;
+	}
+	s->resume_accept = srv_now() + 1.0;
+}
+
 void srv_accept(struct srv *s)
 {
 	for (int i = 0; i < 64; i++) {
@@ -205,9 +284,16 @@ void srv_accept(struct srv *s)
 		int fd = accept4(s->listen_fd, (struct sockaddr *)&ss, &sl,
 		                 SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				accept_emfile(s);
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				log_warn("accept");
 			return;
+		}
+		if (s->n_clients >= s->cfg->max_connections) {
+			close(fd);
+			refused(s, "max-connections reached");
+			continue;
 		}
 		struct srv_client *c = calloc(1, sizeof(*c));
 		if (!c) {
@@ -221,6 +307,8 @@ void srv_accept(struct srv *s)
 		c->state = CLIENT_DISCONNECTED;
 		(void)sched_client_next(CLIENT_DISCONNECTED, CEV_ACCEPTED, (enum client_state *)&c->state);
 		snprintf(c->name, sizeof(c->name), "#%u", c->serial);
+		peer_string(&ss, sl, c->peer, sizeof(c->peer));
+		set_label(c);
 		cap_framer_init(&c->fr, CAP_FRAME_LINE, s->cfg->max_message_size);
 		c->out.max = 4 * (size_t)s->cfg->max_message_size + (1u << 20);
 		c->last_contact = c->last_ping = srv_now();
@@ -230,6 +318,7 @@ void srv_accept(struct srv *s)
 			client_free(c);
 			continue;
 		}
+		s->n_clients++;
 		c->next = s->clients;
 		s->clients = c;
 		struct cap_msg m = {.type = CAP_MSG_CONNECT,
@@ -237,6 +326,15 @@ void srv_accept(struct srv *s)
 		if (send_msg(s, c, &m) < 0)
 			srv_client_close(s, c, 0, false);
 	}
+}
+
+void srv_accept_tick(struct srv *s, double now)
+{
+	if (!s->listen_paused || now < s->resume_accept)
+		return;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->w_listen};
+	if (epoll_ctl(s->ep, EPOLL_CTL_ADD, s->listen_fd, &ev) == 0)
+		s->listen_paused = false;
 }
 
 static int send_options(struct srv *s, struct srv_client *c)
@@ -270,13 +368,79 @@ static int send_options(struct srv *s, struct srv_client *c)
 	return 0;
 }
 
+static void drain_messages(struct srv *s, struct srv_client *c);
+
+/* reconnect, as the original server does it: the client object that has
+ * these ids (its socket lost, or not yet noticed lost) moves onto the new
+ * connection with its visit state; the new object goes.  Returns false if
+ * there is none (then it is a connect). */
+static bool adopt(struct srv *s, struct srv_client *c, const char *name)
+{
+	struct srv_client *o = s->clients;
+	while (o && (o == c || o->dead || strcmp(o->name, name) != 0))
+		o = o->next;
+	if (!o)
+		return false;
+	if (o->fd >= 0)
+		detach(s, o); /* the old socket was still open: half-open */
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &o->w};
+	if (epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
+		log_warn("client %s: reconnect", c->label);
+		return false;
+	}
+	o->fd = c->fd;
+	c->fd = -1;
+	cap_framer_done(&o->fr);
+	o->fr = c->fr; /* what followed reconnect in the same read */
+	cap_framer_init(&c->fr, CAP_FRAME_LINE, s->cfg->max_message_size);
+	cap_buf_done(&o->out);
+	o->out = c->out;
+	c->out = (struct cap_buf){.max = o->out.max};
+	o->pending_in = c->pending_in;
+	o->partial_since = c->partial_since;
+	c->pending_in = 0;
+	o->orphan_until = 0;
+	o->last_contact = o->last_ping = srv_now();
+	cap_strlcpy(o->peer, c->peer, sizeof(o->peer));
+	set_label(o);
+	log_info("client %s: reconnected%s", o->label,
+	         o->group ? "; its visit goes on" : "");
+	/* c had the connection count; it moves to o with the socket */
+	c->dead = true;
+	for (struct srv_client **p = &s->clients; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	c->next = s->dead;
+	s->dead = c;
+	if (cap_buf_unsent(&o->out) > 0)
+		set_epollout(s, o, true);
+	drain_messages(s, o);
+	return true;
+}
+
 static void on_connect(struct srv *s, struct srv_client *c, const struct cap_msg *m)
 {
-	if (!transition(s, c, CEV_CONNECT))
-		return;
-	snprintf(c->name, sizeof(c->name), "%.30s:%.30s",
+	char name[sizeof(c->name)];
+	snprintf(name, sizeof(name), "%.30s:%.30s",
 	         m->connect.vm_server_id ? m->connect.vm_server_id : "-",
 	         m->connect.vm_id ? m->connect.vm_id : "-");
+	if (m->type == CAP_MSG_RECONNECT && c->state == CLIENT_CONNECTING && adopt(s, c, name))
+		return;
+	if (!transition(s, c, CEV_CONNECT))
+		return;
+	/* connect (not reconnect) with the ids of a client that lost its socket:
+	 * that client was restarted, its visit is over */
+	for (struct srv_client *o = s->clients; o; o = o->next)
+		if (o != c && !o->dead && o->fd < 0 && strcmp(o->name, name) == 0) {
+			log_info("client %s: connected anew; the visit of its lost connection ends",
+			         o->label);
+			srv_client_close(s, o, CAP_ERR_CONNECTION_RESET, true);
+			break;
+		}
+	cap_strlcpy(c->name, name, sizeof(c->name));
+	set_label(c);
 	revert_end(s, c);
 	c->child = vmserver_client_connected(s, m->connect.vm_server_id, m->connect.vm_id);
 	if (send_options(s, c) < 0) {
@@ -284,7 +448,7 @@ static void on_connect(struct srv *s, struct srv_client *c, const struct cap_msg
 		return;
 	}
 	(void)transition(s, c, CEV_OPTIONS_SENT);
-	log_debug(LOG_PROTO, "client %s connected", c->name);
+	log_debug(LOG_PROTO, "client %s connected", c->label);
 }
 
 static void progress_group(struct srv *s, const struct sched_group *g, const char *status)
@@ -294,51 +458,182 @@ static void progress_group(struct srv *s, const struct sched_group *g, const cha
 		                      g->urls[i]->time);
 }
 
-/* Is pid in the process tree below root (by the visit's created events)? */
-static bool in_tree(const struct srv_client *c, pid_t pid, pid_t root)
+/* A set of pids (open addressing; pids may be any int, -1 included). */
+struct pidset {
+	int64_t *k; /* PIDSET_EMPTY = free */
+	size_t mask;
+};
+#define PIDSET_EMPTY INT64_MIN
+
+static int pidset_init(struct pidset *ps, size_t n)
 {
-	for (int depth = 0; depth < 64; depth++) {
-		if (pid == root)
-			return true;
-		size_t i;
-		for (i = 0; i < c->n_procs && c->procs[i][0] != pid; i++)
-			;
-		if (i == c->n_procs)
-			return false;
-		pid = c->procs[i][1];
+	size_t cap = 16;
+	while (cap < 2 * n + 2)
+		cap *= 2;
+	ps->k = malloc(cap * sizeof(*ps->k));
+	if (!ps->k)
+		return -ENOMEM;
+	for (size_t i = 0; i < cap; i++)
+		ps->k[i] = PIDSET_EMPTY;
+	ps->mask = cap - 1;
+	return 0;
+}
+
+static size_t pidset_slot(const struct pidset *ps, pid_t pid)
+{
+	size_t i = ((uint32_t)pid * 2654435761u) & ps->mask;
+	while (ps->k[i] != PIDSET_EMPTY && ps->k[i] != pid)
+		i = (i + 1) & ps->mask;
+	return i;
+}
+
+static bool pidset_has(const struct pidset *ps, pid_t pid)
+{
+	return ps->k[pidset_slot(ps, pid)] == pid;
+}
+
+/* Adds pid (there is room: the set is sized for every pid added). */
+static void pidset_add(struct pidset *ps, pid_t pid)
+{
+	ps->k[pidset_slot(ps, pid)] = pid;
+}
+
+/* The pids that are an event's process or one of its ancestors (by the
+ * visit's "created" events), each ancestor chain walked once: an item is
+ * malicious if its process is in the set.  Linear in events + processes
+ * (a crafted bulk finish cost ~0.3 s per item when this was a walk per
+ * item and event). */
+static int event_ancestors(const struct srv_client *c, struct pidset *ret)
+{
+	struct pidset parent_of; /* child pids; the parent sits at the same index below */
+	pid_t *par = NULL;
+	int r = pidset_init(&parent_of, c->n_procs);
+	if (r < 0)
+		return r;
+	if (!(par = calloc(parent_of.mask + 1, sizeof(*par))) ||
+	    (r = pidset_init(ret, c->n_ev + c->n_procs)) < 0) {
+		free(parent_of.k);
+		free(par);
+		return r < 0 ? r : -ENOMEM;
 	}
-	return false;
+	for (size_t i = 0; i < c->n_procs; i++) {
+		size_t k = pidset_slot(&parent_of, c->procs[i][0]);
+		if (parent_of.k[k] == PIDSET_EMPTY) { /* the first "created" of a pid counts */
+			parent_of.k[k] = c->procs[i][0];
+			par[k] = c->procs[i][1];
+		}
+	}
+	for (size_t e = 0; e < c->n_ev; e++) {
+		pid_t pid = c->ev_pids[e];
+		for (int depth = 0; depth < 64 && !pidset_has(ret, pid); depth++) {
+			pidset_add(ret, pid);
+			size_t k = pidset_slot(&parent_of, pid);
+			if (parent_of.k[k] != pid)
+				break; /* no known parent */
+			pid = par[k];
+		}
+	}
+	free(parent_of.k);
+	free(par);
+	return 0;
+}
+
+static int cmp_u64_index(const void *a, const void *b, void *ud)
+{
+	const struct sched_group *g = ud;
+	uint64_t x = g->urls[*(const uint32_t *)a]->id, y = g->urls[*(const uint32_t *)b]->id;
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_url_index(const void *a, const void *b, void *ud)
+{
+	const struct sched_group *g = ud;
+	return strcmp(g->urls[*(const uint32_t *)a]->url, g->urls[*(const uint32_t *)b]->url);
+}
+
+/* The group indices whose URL id (id != NULL) or URL matches the item:
+ * [*first, *end) of the sorted order. */
+static void item_matches(const struct sched_group *g, const uint32_t *by_id,
+                         const uint32_t *by_url, const struct cap_visit_item *it,
+                         const uint32_t **ret_first, const uint32_t **ret_end)
+{
+	const uint32_t *v = it->id ? by_id : by_url;
+	uint64_t id = 0;
+	if (it->id) {
+		char *end;
+		errno = 0;
+		unsigned long long x = strtoull(it->id, &end, 10);
+		if (errno || end == it->id || *end || it->id[0] == '-') {
+			*ret_first = *ret_end = v; /* "null" or garbage: no match */
+			return;
+		}
+		id = x;
+	}
+	size_t lo = 0, hi = g->n;
+	while (lo < hi) { /* the first index not below the key */
+		size_t mid = (lo + hi) / 2;
+		const struct sched_url *u = g->urls[v[mid]];
+		bool below = it->id ? u->id < id : strcmp(u->url, it->url) < 0;
+		if (below)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t end = lo;
+	while (end < g->n && (it->id ? g->urls[v[end]]->id == id
+	                             : strcmp(g->urls[v[end]]->url, it->url) == 0))
+		end++;
+	*ret_first = v + lo;
+	*ret_end = v + end;
 }
 
 /* Bulk: an item that carries our malicious="0|1" extension (docs/protocol.md:
- * the client attributed the events itself) is decided by it; otherwise, as in
- * the original, an item is malicious if any event came from its process tree,
- * and an item without processId takes the group's classification. */
+ * the client attributed the events itself) is decided by it (the first such
+ * item of a URL); otherwise, as in the original, an item is malicious if any
+ * event came from its process tree, and an item without processId takes
+ * the group's classification.  Items are matched by id, else by URL. */
 static void bulk_items(const struct srv_client *c, const struct cap_msg_visit *v, bool group_mal,
                        bool *items)
 {
 	const struct sched_group *g = c->group;
-	for (uint32_t i = 0; i < g->n; i++) {
+	for (uint32_t i = 0; i < g->n; i++)
 		items[i] = group_mal;
-		char id[24];
-		snprintf(id, sizeof(id), "%" PRIu64, g->urls[i]->id);
-		for (size_t k = 0; v && k < v->n_items; k++) {
-			const struct cap_visit_item *it = &v->items[k];
-			bool match = (it->id && strcmp(it->id, id) == 0) ||
-			             (!it->id && it->url && strcmp(it->url, g->urls[i]->url) == 0);
-			if (!match)
+	if (!v || v->n_items == 0)
+		return;
+	uint32_t by_id[CAP_PROTO_ITEMS_MAX], by_url[CAP_PROTO_ITEMS_MAX];
+	bool decided[CAP_PROTO_ITEMS_MAX] = {false};
+	for (uint32_t i = 0; i < g->n; i++)
+		by_id[i] = by_url[i] = i;
+	qsort_r(by_id, g->n, sizeof(*by_id), cmp_u64_index, (void *)g);
+	qsort_r(by_url, g->n, sizeof(*by_url), cmp_url_index, (void *)g);
+	struct pidset tree = {0};
+	bool have_tree = false;
+	for (size_t k = 0; k < v->n_items; k++) {
+		const struct cap_visit_item *it = &v->items[k];
+		if (!it->has_malicious && !it->has_pid)
+			continue;
+		if (it->has_pid && !it->has_malicious && !have_tree) {
+			if (event_ancestors(c, &tree) < 0) {
+				log_warnx("client %s: out of memory: bulk items take the group's verdict",
+				          c->label);
+				return;
+			}
+			have_tree = true;
+		}
+		const uint32_t *p, *end;
+		item_matches(g, by_id, by_url, it, &p, &end);
+		for (; p < end; p++) {
+			if (decided[*p])
 				continue;
 			if (it->has_malicious) {
-				items[i] = it->malicious;
-				break;
+				items[*p] = it->malicious;
+				decided[*p] = true;
+			} else {
+				items[*p] = pidset_has(&tree, it->pid);
 			}
-			if (!it->has_pid)
-				continue;
-			items[i] = false;
-			for (size_t e = 0; e < c->n_ev && !items[i]; e++)
-				items[i] = in_tree(c, c->ev_pids[e], it->pid);
 		}
 	}
+	free(tree.k);
 }
 
 static void write_event_log(struct srv *s, struct srv_client *c)
@@ -398,7 +693,8 @@ static void on_visit(struct srv *s, struct srv_client *c, const struct cap_msg_v
 	}
 	snprintf(id, sizeof(id), "%u", c->group->id);
 	if (strcmp(v->identifier, id) != 0) {
-		log_debug(LOG_PROTO, "client %s: stale visit-event %s ignored", c->name, v->identifier);
+		log_debug(LOG_PROTO, "client %s: stale visit-event %s ignored", c->label,
+		          v->identifier);
 		return;
 	}
 	if (v->type == CAP_VISIT_START) {
@@ -509,11 +805,42 @@ static void on_system(struct srv *s, struct srv_client *c, const struct cap_msg_
 		visit_ended(s, c, NULL, true);
 }
 
+/* Did the server ask for this visit's upload?  The options it sent: the
+ * files of a malicious visit (collect-modified-files), packets of a
+ * malicious (capture-network-packets-malicious) or any visit (-benign). */
+static bool upload_requested(const struct srv *s, const struct srv_client *c)
+{
+	const struct server_config *k = s->cfg;
+	return k->capture_network_packets_benign ||
+	       (c->malicious && (k->collect_modified_files || k->capture_network_packets_malicious));
+}
+
+static void reject_upload(struct srv *s, struct srv_client *c, const struct cap_msg *m,
+                          const char *why)
+{
+	log_warnx("client %s: upload of %" PRIu64 " bytes refused: %s", c->label, m->file.size,
+	          why);
+	struct cap_msg a = {.type = CAP_MSG_FILE_REJECT};
+	a.file.name = m->file.name;
+	if (send_msg(s, c, &a) < 0)
+		drop(s, c, CAP_ERR_SOCKET_ERROR, "cannot send file-reject");
+}
+
 static void on_file(struct srv *s, struct srv_client *c, const struct cap_msg *m)
 {
-	if (!c->group || c->up_fd >= 0 || !m->file.has_size || m->file.size > SRV_MAX_UPLOAD ||
-	    c->n_evidence >= SRV_MAX_EVIDENCE) {
-		drop(s, c, CAP_ERR_CONNECTION_RESET, "upload refused (no visit, too big or too many)");
+	if (!c->group || c->up_fd >= 0 || !m->file.has_size) {
+		drop(s, c, CAP_ERR_CONNECTION_RESET,
+		     "upload outside a visit, during another, or without a size");
+		return;
+	}
+	if (!upload_requested(s, c)) {
+		reject_upload(s, c, m, "not requested (see the options sent)");
+		return;
+	}
+	if (c->n_evidence >= SRV_MAX_EVIDENCE || m->file.size > SRV_MAX_UPLOAD ||
+	    m->file.size > s->cfg->max_upload_per_visit - MIN(c->up_total,
+	                                                       s->cfg->max_upload_per_visit)) {
+		reject_upload(s, c, m, "over the bound per visit (files, max-upload-per-visit)");
 		return;
 	}
 	char key[32];
@@ -522,20 +849,22 @@ static void on_file(struct srv *s, struct srv_client *c, const struct cap_msg *m
 		snprintf(key, sizeof(key), "%u", c->group->id);
 		k = key;
 	}
-	_cleanup_free_ char *abs = NULL;
-	int r = output_upload_name(s->out, k, &c->up_rel, &abs);
+	int r = output_upload_name(s->out, k, &c->up_rel, &c->up_abs);
 	if (r >= 0) {
-		c->up_fd = open(abs, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+		c->up_fd = open(c->up_abs, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		                0644);
 		if (c->up_fd < 0)
 			r = negative_errno();
 	}
 	if (r < 0) {
-		log_warnx("client %s: cannot store upload: %s", c->name, strerror(-r));
+		log_warnx("client %s: cannot store upload: %s", c->label, strerror(-r));
+		upload_abort(c);
 		drop(s, c, CAP_ERR_SOCKET_ERROR, "upload failed");
 		return;
 	}
 	c->up_size = m->file.size;
 	c->up_got = 0;
+	c->up_total += m->file.size;
 	struct cap_msg a = {.type = CAP_MSG_FILE_ACCEPT};
 	a.file.name = c->up_rel; /* the server-side name, like the original */
 	if (send_msg(s, c, &a) < 0)
@@ -552,6 +881,8 @@ static void on_part(struct srv *s, struct srv_client *c, const struct cap_msg_pa
 	size_t off = 0;
 	while (off < p->data_len) {
 		ssize_t n = write(c->up_fd, p->data + off, p->data_len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0) {
 			drop(s, c, CAP_ERR_SOCKET_ERROR, "cannot write upload");
 			return;
@@ -567,12 +898,22 @@ static void on_file_finished(struct srv *s, struct srv_client *c)
 		drop(s, c, CAP_ERR_CONNECTION_RESET, "upload incomplete");
 		return;
 	}
-	close(c->up_fd);
+	int r = close(c->up_fd);
 	c->up_fd = -1;
+	if (r < 0) {
+		log_warn("client %s: upload %s", c->label, c->up_rel);
+		(void)unlink(c->up_abs);
+		free(c->up_rel);
+		free(c->up_abs);
+		c->up_rel = c->up_abs = NULL;
+		return;
+	}
 	(void)store_file_add(s->store, c->group->n == 1 ? (int64_t)c->group->urls[0]->id : 0,
 	                     c->group->id, c->up_rel);
 	c->evidence[c->n_evidence++] = c->up_rel;
 	c->up_rel = NULL;
+	free(c->up_abs);
+	c->up_abs = NULL;
 }
 
 static void handle(struct srv *s, struct srv_client *c, const struct cap_msg *m)
@@ -604,50 +945,115 @@ static void handle(struct srv *s, struct srv_client *c, const struct cap_msg *m)
 	}
 }
 
+/* Closes connections while the unfinished input of all of them is over the
+ * bound: the one whose unfinished message began first (the slowest sender)
+ * goes first. */
+static void bound_pending_input(struct srv *s)
+{
+	while (s->pending_input > s->cfg->max_pending_input) {
+		struct srv_client *slow = NULL;
+		for (struct srv_client *c = s->clients; c; c = c->next)
+			if (!c->dead && c->pending_in > 0 &&
+			    (!slow || c->partial_since < slow->partial_since))
+				slow = c;
+		if (!slow)
+			return;
+		char why[160];
+		snprintf(why, sizeof(why),
+		         "%zu bytes of an unfinished message for %.0f s while the server holds %zu "
+		         "(max-pending-input %" PRIu32 "): the slowest sender",
+		         slow->pending_in, srv_now() - slow->partial_since, s->pending_input,
+		         s->cfg->max_pending_input);
+		drop(s, slow, CAP_ERR_SOCKET_ERROR, why);
+	}
+}
+
+/* Handles every whole message c's framer holds.  Only a whole message is
+ * activity: a sender that trickles bytes stays inactive. */
+static void drain_messages(struct srv *s, struct srv_client *c)
+{
+	const char *msg;
+	size_t len;
+	int r;
+	bool any = false;
+	while (!c->dead && (r = cap_framer_next(&c->fr, &msg, &len)) == 1) {
+		struct cap_msg m;
+		char err[128];
+		any = true;
+		c->last_contact = srv_now();
+		if (cap_msg_decode_from_client(msg, len, &m, err, sizeof(err)) < 0) {
+			char why[192];
+			snprintf(why, sizeof(why), "bad message (%s)", err);
+			drop(s, c, CAP_ERR_SOCKET_ERROR, why);
+			return;
+		}
+		handle(s, c, &m);
+		cap_msg_clear(&m);
+	}
+	if (c->dead)
+		return;
+	if (r == -EMSGSIZE) {
+		drop(s, c, CAP_ERR_SOCKET_ERROR, "message over the size limit");
+		return;
+	}
+	if (r < 0) {
+		drop(s, c, CAP_ERR_SOCKET_ERROR, "out of memory");
+		return;
+	}
+	size_t pending = cap_framer_pending(&c->fr);
+	if (pending == 0)
+		c->partial_since = 0;
+	else if (any || c->pending_in == 0)
+		c->partial_since = srv_now();
+	s->pending_input += pending;
+	s->pending_input -= c->pending_in;
+	c->pending_in = pending;
+	if (pending == 0 && c->fr.cap > 65536) { /* give back a big message's buffer */
+		cap_framer_done(&c->fr);
+		cap_framer_init(&c->fr, CAP_FRAME_LINE, s->cfg->max_message_size);
+	}
+}
+
 static void read_messages(struct srv *s, struct srv_client *c)
 {
 	char buf[65536];
-	for (int rounds = 0; rounds < 16 && !c->dead; rounds++) {
+	for (int rounds = 0; rounds < 16 && !c->dead && c->fd >= 0; rounds++) {
 		ssize_t n = read(c->fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
-			return;
+			break;
 		if (n <= 0) {
-			log_debug(LOG_PROTO, "client %s: connection closed", c->name);
+			if (c->group && c->name[0] != '#') {
+				/* as the original: the client may send reconnect */
+				log_info("client %s: connection lost during group %u; waiting %.0f s "
+				         "for its reconnect",
+				         c->label, c->group->id, SRV_RECONNECT_GRACE);
+				detach(s, c);
+				c->orphan_until = srv_now() + SRV_RECONNECT_GRACE;
+				return;
+			}
+			log_debug(LOG_PROTO, "client %s: connection closed", c->label);
 			srv_client_close(s, c, CAP_ERR_CONNECTION_RESET, true);
 			return;
 		}
-		c->last_contact = srv_now();
 		int r = cap_framer_feed(&c->fr, buf, (size_t)n);
-		const char *msg;
-		size_t len;
-		while (r >= 0 && !c->dead && (r = cap_framer_next(&c->fr, &msg, &len)) == 1) {
-			struct cap_msg m;
-			char err[128];
-			if (cap_msg_decode_from_client(msg, len, &m, err, sizeof(err)) < 0) {
-				char why[192];
-				snprintf(why, sizeof(why), "bad message (%s)", err);
-				drop(s, c, CAP_ERR_SOCKET_ERROR, why);
-				return;
-			}
-			handle(s, c, &m);
-			cap_msg_clear(&m);
-		}
 		if (r == -EMSGSIZE) {
 			drop(s, c, CAP_ERR_SOCKET_ERROR, "message over the size limit");
 			return;
 		}
-		if (r < 0 && !c->dead) {
+		if (r < 0) {
 			drop(s, c, CAP_ERR_SOCKET_ERROR, "out of memory");
 			return;
 		}
+		drain_messages(s, c);
 	}
+	bound_pending_input(s);
 }
 
 void srv_client_io(struct srv *s, struct srv_client *c, uint32_t events)
 {
-	if (c->dead)
+	if (c->dead || c->fd < 0)
 		return;
 	if (events & EPOLLOUT) {
 		int r = cap_buf_flush(&c->out, c->fd);
@@ -712,6 +1118,14 @@ void srv_clients_tick(struct srv *s, double now)
 	struct srv_client *next;
 	for (struct srv_client *c = s->clients; c; c = next) {
 		next = c->next;
+		if (c->fd < 0) { /* lost its socket during a visit */
+			if (now >= c->orphan_until) {
+				log_warnx("client %s: no reconnect within %.0f s; its group ends",
+				          c->label, SRV_RECONNECT_GRACE);
+				srv_client_close(s, c, CAP_ERR_CONNECTION_RESET, true);
+			}
+			continue;
+		}
 		if (now - c->last_contact > s->cfg->client_inactivity_timeout) {
 			s->inactivity++;
 			drop(s, c, CAP_ERR_CLIENT_INACTIVITY, "inactive");

@@ -72,6 +72,13 @@ static const struct option_def options[] = {
 	 "with terminate and a list without an end line: seconds before an idle run may end"},
 	{"global", "stats-interval", OT_UINT, OFF(stats_interval), 0, "300", 1, 86400,
 	 "seconds between stats.log rows (the original: 300)"},
+	{"global", "max-connections", OT_UINT, OFF(max_connections), 0, "1024", 1, 65536,
+	 "client connections open at once; more are closed as they come"},
+	{"global", "max-pending-input", OT_UINT, OFF(max_pending_input), 0, "67108864", 65536,
+	 UINT32_MAX, "bytes of unfinished messages over all connections; beyond, the sender "
+	 "whose message is oldest is closed"},
+	{"global", "max-upload-per-visit", OT_UINT, OFF(max_upload_per_visit), 0, "268435456", 0,
+	 UINT32_MAX, "bytes a client may upload for one visit (all files)"},
 	{"database", "database-type", OT_STRING, STR(database_type), "sqlite", 0, 0,
 	 "store backend; only sqlite today (PostgreSQL/MySQL are reported and ignored)"},
 	{"database", "database-url", OT_STRING, STR(database_url), "results.db", 0, 0,

@@ -44,6 +44,9 @@ struct server_config {
 	uint32_t ping_interval;
 	uint32_t terminate_grace; /* seconds before a list without "end" may end the run */
 	uint32_t stats_interval;  /* seconds between stats.log rows */
+	uint32_t max_connections;     /* client connections open at once */
+	uint32_t max_pending_input;   /* bytes of unfinished messages, all connections */
+	uint32_t max_upload_per_visit; /* bytes uploaded per visit, all files */
 	/* <database> */
 	char database_type[16];
 	char database_url[PATH_MAX];

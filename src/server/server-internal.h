@@ -32,6 +32,8 @@ struct srv_watch {
 #define SRV_MAX_EVIDENCE 16   /* uploads per visit */
 #define SRV_MAX_UPLOAD (256u << 20)
 #define SRV_MAX_PENDING_REVERTS 256 /* reverts awaiting a reconnect (stats) */
+#define SRV_RECONNECT_GRACE 15.0 /* s a client that lost its socket during a visit may take to
+                                  * send reconnect (the original client: 10 tries 1 s apart) */
 
 struct srv_client {
 	struct srv_watch w;
@@ -41,7 +43,12 @@ struct srv_client {
 	unsigned child;   /* the backend's child number (vmserver_client_connected), 0 = none */
 	int state;        /* enum client_state */
 	bool dead;
-	char name[80];    /* "vmserverid:vmid" or the peer address */
+	char name[80];    /* "vmserverid:vmid", or "#serial" before connect */
+	char peer[64];    /* "address:port" */
+	char label[160];  /* for log lines: "name (peer)" */
+	double orphan_until;  /* socket lost during a visit: waits for reconnect until then */
+	size_t pending_in;    /* bytes of an unfinished message in fr */
+	double partial_since; /* when that message began arriving (0: none) */
 	struct cap_framer fr;
 	struct cap_buf out;
 	double last_contact, group_sent, last_ping;
@@ -59,7 +66,8 @@ struct srv_client {
 	/* the upload in progress */
 	int up_fd;
 	uint64_t up_size, up_got;
-	char *up_rel;
+	uint64_t up_total;    /* bytes accepted for uploads during this visit */
+	char *up_rel, *up_abs;
 };
 
 struct srv_final {
@@ -84,6 +92,13 @@ struct srv {
 	struct srv_client *clients;
 	struct srv_client *dead;
 	unsigned next_serial;
+	unsigned n_clients;    /* open connections */
+	size_t pending_input;  /* sum of the clients' pending_in */
+	int reserve_fd;        /* given up to accept-and-close at EMFILE */
+	bool listen_paused;    /* out of descriptors: accept again at resume_accept */
+	double resume_accept;
+	uint64_t refused, refused_logged; /* connections closed at once, and when last said */
+	double refused_log_at;
 	/* the group whose results are being reported (freed by the scheduler
 	 * before the files are written, so its id is kept apart) */
 	uint32_t cur_group_id;
@@ -134,6 +149,8 @@ void srv_input_read(struct srv *s);
 
 /* clients.c */
 void srv_accept(struct srv *s);
+/* Accepts again after a pause for lack of descriptors. */
+void srv_accept_tick(struct srv *s, double now);
 void srv_client_io(struct srv *s, struct srv_client *c, uint32_t events);
 /* Hands groups to waiting clients, round-robin. */
 void srv_dispatch(struct srv *s);

@@ -430,6 +430,8 @@ static int setup(struct srv *s)
 		return log_error_errno(negative_errno(), "epoll_create1");
 	if (s->o->import_only)
 		return open_input(s);
+	/* given up to accept-and-close a connection when descriptors run out */
+	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->listen_fd = listen_on(s->o->address, s->o->port);
 	if (s->listen_fd < 0)
 		return log_error_errno(s->listen_fd, "cannot listen on %s:%u", s->o->address,
@@ -476,6 +478,8 @@ static void teardown(struct srv *s)
 	for (int *fd = &s->ep; fd <= &s->input_fd; fd++)
 		if (*fd >= 0)
 			close(*fd);
+	if (s->reserve_fd >= 0)
+		close(s->reserve_fd);
 }
 
 /* ---- the loop ---- */
@@ -573,6 +577,7 @@ static void on_tick(struct srv *s)
 	double now = srv_now();
 	if (!s->input_is_stream)
 		srv_input_read(s);
+	srv_accept_tick(s, now);
 	srv_clients_tick(s, now);
 	vmserver_tick(s, now);
 	srv_dispatch(s);
@@ -630,7 +635,7 @@ static void loop(struct srv *s)
 int server_run(const struct server_opts *o, struct server_summary *ret)
 {
 	struct srv s = {.o = o, .cfg = o->cfg, .ep = -1, .listen_fd = -1, .sig_fd = -1,
-	                .timer_fd = -1, .input_fd = -1};
+	                .timer_fd = -1, .input_fd = -1, .reserve_fd = -1};
 	s.started = s.last_stats = s.last_progress = srv_now();
 	int r = setup(&s);
 	if (r >= 0 && o->import_only) {

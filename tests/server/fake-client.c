@@ -3,7 +3,8 @@
  *
  *   fake-client -s ADDR -p PORT [-a ID] [-b ID] [-m SUBSTRING] [-n CLIENTS]
  *               [--silent-after N] [--crash-after N] [--garbage] [--oversize]
- *               [--once] [--upload] [--delay MS] [--attribute]
+ *               [--once] [--upload] [--upload-unasked] [--upload-partial]
+ *               [--delay MS] [--attribute]
  *               [--mark DIR] [--hang-after-close] [--revert-ms MS]
  *
  * It speaks the real protocol through proto.h: answers connect, pong to
@@ -23,7 +24,12 @@
  * server closed the connection, neither reconnect nor exit (a client stuck
  * in its revert); --revert-ms: wait that long before reconnecting after a
  * close (a guest rebuild).  --delay MS: half of it passes before the
- * events, the rest before finish.
+ * events, the rest before finish.  --upload: after the events of a
+ * malicious visit, before finish, upload "hello" as the original client
+ * does (file, wait for file-accept or file-reject, parts, file-finished).
+ * Hostile: --upload-unasked streams file, part and file-finished as soon as
+ * a group arrives without waiting for an answer; --upload-partial declares
+ * 1000 bytes, sends 5 and exits.
  * Every exclusion rule the server pushes is printed to stderr as
  * "fake-client VMID: TYPE SIGN|ACTION|SUBJECT|OBJECT".
  */
@@ -45,7 +51,7 @@
 struct opts {
 	const char *addr, *port, *vmsid, *vmid, *pattern;
 	long silent_after, crash_after;
-	bool garbage, oversize, once, upload, attribute;
+	bool garbage, oversize, once, upload, upload_unasked, upload_partial, attribute;
 	long delay_ms;
 	const char *mark;
 	bool hang_after_close;
@@ -107,15 +113,48 @@ static int send_event(int fd, pid_t parent, pid_t child)
 	return send_msg(fd, &m);
 }
 
-static int send_upload(int fd)
+/* Reads messages until a file-accept (1) or file-reject (0) comes. */
+static int wait_answer(int fd, struct cap_framer *fr)
+{
+	char buf[65536];
+	for (;;) {
+		const char *msg;
+		size_t len;
+		int r;
+		while ((r = cap_framer_next(fr, &msg, &len)) == 1) {
+			struct cap_msg m;
+			if (cap_msg_decode_from_server(msg, len, &m, NULL, 0) < 0)
+				return -1;
+			enum cap_msg_type t = m.type;
+			cap_msg_clear(&m);
+			if (t == CAP_MSG_FILE_ACCEPT || t == CAP_MSG_FILE_REJECT) {
+				fprintf(stderr, "fake-client: upload %s\n", cap_msg_type_name(t));
+				return t == CAP_MSG_FILE_ACCEPT;
+			}
+		}
+		if (r < 0)
+			return -1;
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n <= 0 || cap_framer_feed(fr, buf, (size_t)n) < 0)
+			return -1;
+	}
+}
+
+/* fr NULL: do not wait for the server's answer (hostile). */
+static int send_upload(int fd, struct cap_framer *fr, uint64_t size)
 {
 	struct cap_msg m = {.type = CAP_MSG_FILE};
 	m.file.name = (char *)"../../etc/passwd"; /* the server must not use it */
 	m.file.has_size = true;
-	m.file.size = 5;
+	m.file.size = size;
 	m.file.type = (char *)"zip";
 	if (send_msg(fd, &m) < 0)
 		return -1;
+	if (fr) {
+		int r = wait_answer(fd, fr);
+		if (r <= 0)
+			return r;
+	}
 	struct cap_msg p = {.type = CAP_MSG_PART};
 	p.part.name = m.file.name;
 	p.part.start = 0;
@@ -124,12 +163,15 @@ static int send_upload(int fd)
 	p.part.data_len = 5;
 	if (send_msg(fd, &p) < 0)
 		return -1;
+	if (size != 5)
+		_exit(0); /* --upload-partial: gone in the middle */
 	m.type = CAP_MSG_FILE_FINISHED;
 	return send_msg(fd, &m);
 }
 
 /* Answers one group; returns -1 to stop. */
-static int visit(int fd, const struct opts *o, const struct cap_msg_visit *g, bool *closed_ok)
+static int visit(int fd, struct cap_framer *fr, const struct opts *o,
+                 const struct cap_msg_visit *g, bool *closed_ok)
 {
 	struct cap_visit_item items[CAP_PROTO_ITEMS_MAX];
 	bool mal = false;
@@ -170,6 +212,9 @@ static int visit(int fd, const struct opts *o, const struct cap_msg_visit *g, bo
 		usleep((useconds_t)(o->delay_ms - o->delay_ms / 2) * 1000);
 	if (mark[0])
 		unlink(mark);
+	if (mal && (o->upload || o->upload_partial) &&
+	    send_upload(fd, fr, o->upload_partial ? 1000 : 5) < 0)
+		return -1;
 	m.visit.type = CAP_VISIT_FINISH;
 	m.visit.malicious = mal;
 	m.visit.n_items = g->n_items;
@@ -233,9 +278,9 @@ static int session(const struct opts *o, long *groups)
 				if (o->crash_after >= 0 && *groups >= o->crash_after)
 					_exit(3);
 				if (o->silent_after < 0 || *groups < o->silent_after) {
-					if (o->upload)
-						send_upload(fd);
-					visit(fd, o, &m.visit, &closed);
+					if (o->upload_unasked)
+						send_upload(fd, NULL, 5);
+					visit(fd, &fr, o, &m.visit, &closed);
 				}
 				(*groups)++;
 			}
@@ -275,6 +320,7 @@ int main(int argc, char **argv)
 		{"delay", required_argument, NULL, 'D'},        {"attribute", no_argument, NULL, 'A'},
 		{"mark", required_argument, NULL, 'M'},          {"hang-after-close", no_argument, NULL, 'H'},
 		{"revert-ms", required_argument, NULL, 'R'},
+		{"upload-unasked", no_argument, NULL, 'u'},     {"upload-partial", no_argument, NULL, 'P'},
 		{0}};
 	struct opts o = {.addr = "127.0.0.1", .port = "7070", .vmsid = "1", .vmid = "1",
 	                 .silent_after = -1, .crash_after = -1};
@@ -294,6 +340,8 @@ int main(int argc, char **argv)
 		case 'O': o.oversize = true; break;
 		case '1': o.once = true; break;
 		case 'U': o.upload = true; break;
+		case 'u': o.upload_unasked = true; break;
+		case 'P': o.upload_partial = true; break;
 		case 'A': o.attribute = true; break;
 		case 'M': o.mark = optarg; break;
 		case 'H': o.hang_after_close = true; break;

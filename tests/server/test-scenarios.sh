@@ -62,6 +62,10 @@ kill_marked_client() {
 	[ -n "$victim" ] || fail "no client started a visit"
 	kill -9 "$victim"
 }
+end_all() { # ends this scenario's processes (between its phases)
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	pids=()
+}
 count() { [ -f "out/log/$1" ] && wc -l < "out/log/$1" || echo 0; }
 # every URL of urls.txt exactly once in safe + malicious + error
 exactly_once() {
@@ -120,7 +124,7 @@ inactivity)
 	sleep 1
 	client -b 2
 	wait_server 0
-	grep -q 'client 1:1: inactive' server.err || fail "no inactivity"
+	grep -q 'client 1:1 (127.0.0.1:[0-9]*): inactive' server.err || fail "no inactivity"
 	[ "$(count safe.log)" = 5 ] || fail "group not retried: safe.log $(count safe.log)"
 	[ "$(count error.log)" = 0 ] || fail "errors"
 	exactly_once
@@ -146,9 +150,9 @@ garbage)
 	client -b 2 --garbage --once
 	client -b 3 --oversize --once
 	wait_server 0
-	grep -q 'client 1:2: bad message' server.err || fail "garbage not detected"
-	grep -q 'client 1:3: message over the size limit' server.err || fail "oversize not detected"
-	grep -q 'client 1:1:' server.err && fail "the good client was disturbed"
+	grep -q 'client 1:2 (127.0.0.1:[0-9]*): bad message' server.err || fail "garbage not detected"
+	grep -q 'client 1:3 (127.0.0.1:[0-9]*): message over the size limit' server.err || fail "oversize not detected"
+	grep -q 'client 1:1 ' server.err && fail "the good client was disturbed"
 	# a bad client may already hold a group when its bad message arrives: that
 	# group is retried once; only if the retry also lands on the other bad
 	# client does it end in error.log (at most one group of 2 URLs)
@@ -157,13 +161,14 @@ garbage)
 	exactly_once
 	;;
 upload)
-	config seq 1
+	config seq 1 'collect-modified-files="true"'
 	{ urls 2; echo end; } > urls.txt
 	start_server -f urls.txt
 	client -m site1.test --upload
 	wait_server 0
 	zip=$(ls out/log/*.zip | head -1)
 	[ -n "$zip" ] && [ "$(cat "$zip")" = hello ] || fail "upload not stored in log/"
+	[ "$(ls out/log/*.zip | wc -l)" = 1 ] || fail "$(ls out/log/*.zip | wc -l) uploads for 1 malicious visit"
 	[ -e out/etc/passwd ] || [ -e etc/passwd ] && fail "client path used"
 	grep -q '\.zip' out/reports/http%3A%2F%2Fsite1.test*.json || fail "zip not in report"
 	exactly_once
@@ -182,6 +187,46 @@ resume)
 	wait_server 0
 	exactly_once
 	[ "$(count malicious.log)" = 30 ] || fail "malicious.log $(count malicious.log)"
+	;;
+upload-refused)
+	# uploads only when the options asked for them, bounded per visit, and
+	# never a partial file left behind
+	config seq 1
+	{ urls 3; echo end; } > urls.txt
+	start_server -f urls.txt
+	client -b 1 -m site1.test --upload --once       # polite, not asked: file-reject
+	sleep 1
+	client -b 2 -m site3.test --upload-unasked --once # streams without waiting: dropped
+	sleep 1
+	client -b 3 -m site3.test
+	wait_server 0
+	grep -q 'fake-client: upload file-reject' client.err || fail "no file-reject"
+	grep -q 'refused: not requested' server.err || fail "server log"
+	[ -z "$(ls out/log/*.zip 2>/dev/null)" ] || fail "uploads stored: $(ls out/log/*.zip)"
+	grep -q 'site1.test' out/log/malicious.log || fail "site1 verdict"
+	exactly_once
+	# asked for, but the client goes away in the middle: no partial zip
+	end_all
+	rm -rf out; : > server.err; : > client.err
+	config seq 1 'collect-modified-files="true" max-upload-per-visit="1000"'
+	start_server -f urls.txt
+	client -b 1 -m site2.test --upload-partial --once
+	sleep 1
+	client -b 2 -m site2.test
+	wait_server 0
+	grep -q 'fake-client: upload file-accept' client.err || fail "partial upload not accepted"
+	[ -z "$(ls out/log/*.zip 2>/dev/null)" ] || fail "partial upload left: $(ls -l out/log/*.zip)"
+	exactly_once
+	# over max-upload-per-visit: refused
+	end_all
+	rm -rf out; : > server.err; : > client.err
+	config seq 1 'collect-modified-files="true" max-upload-per-visit="4"'
+	start_server -f urls.txt
+	client -m site2.test --upload
+	wait_server 0
+	grep -q 'refused: over the bound per visit' server.err || fail "bound per visit"
+	[ -z "$(ls out/log/*.zip 2>/dev/null)" ] || fail "upload over the bound stored"
+	exactly_once
 	;;
 resume-output)
 	# a verdict's log line and JSON report are journaled with it: reports
