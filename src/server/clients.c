@@ -194,7 +194,7 @@ void srv_client_close(struct srv *s, struct srv_client *c, uint32_t err, bool re
 		}
 	c->next = s->dead;
 	s->dead = c;
-	if (revert) {
+	if (revert && c->name[0] != '#') { /* never connected: nothing to revert */
 		s->sum.reverts++;
 		if (s->o->no_revert) {
 			log_warnx("client %s needs a revert and -r is set: stopping", c->label);
@@ -246,10 +246,19 @@ static void peer_string(const struct sockaddr_storage *ss, socklen_t sl, char *b
 static void refused(struct srv *s, const char *why)
 {
 	s->refused++;
+	s->refused_why = why;
 	double now = srv_now();
 	if (now - s->refused_log_at < 10.0)
 		return;
-	log_warnx("%s: %" PRIu64 " connections closed as they came in the last %.0f s", why,
+	srv_refused_report(s, now);
+}
+
+void srv_refused_report(struct srv *s, double now)
+{
+	if (s->refused == s->refused_logged)
+		return;
+	log_warnx("%s: %" PRIu64 " connections closed as they came in the last %.0f s",
+	          s->refused_why,
 	          s->refused - s->refused_logged,
 	          s->refused_log_at > 0 ? now - s->refused_log_at : 0.0);
 	s->refused_logged = s->refused;

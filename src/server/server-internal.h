@@ -99,6 +99,7 @@ struct srv {
 	double resume_accept;
 	uint64_t refused, refused_logged; /* connections closed at once, and when last said */
 	double refused_log_at;
+	const char *refused_why; /* the last reason (a literal) */
 	/* the group whose results are being reported (freed by the scheduler
 	 * before the files are written, so its id is kept apart) */
 	uint32_t cur_group_id;
@@ -149,6 +150,8 @@ void srv_input_read(struct srv *s);
 
 /* clients.c */
 void srv_accept(struct srv *s);
+/* Logs the connections closed as they came since the last such line. */
+void srv_refused_report(struct srv *s, double now);
 /* Accepts again after a pause for lack of descriptors. */
 void srv_accept_tick(struct srv *s, double now);
 void srv_client_io(struct srv *s, struct srv_client *c, uint32_t events);

@@ -228,6 +228,117 @@ upload-refused)
 	[ -z "$(ls out/log/*.zip 2>/dev/null)" ] || fail "upload over the bound stored"
 	exactly_once
 	;;
+hostile-attrs)
+	# 90,000 attributes in one message: refused before the parser (it was
+	# quadratic: 13-16 s frozen), an honest client is not disturbed
+	config seq 1
+	{ urls 30; echo end; } > urls.txt
+	start_server -f urls.txt
+	client -m site7.test --delay 50
+	python3 "$top/tests/server/hostile-peer.py" attrs "$port" > peer.out || fail "peer"
+	grep -q '^closed' peer.out || fail "not closed: $(cat peer.out)"
+	wait_server 0
+	grep -q 'client 9:9 (127.0.0.1:[0-9]*): bad message (more than 64 attributes' server.err ||
+		fail "not refused for its attributes"
+	grep -q 'client 1:1 .*inactive' server.err && fail "the honest client was dropped"
+	exactly_once
+	;;
+hostile-flood)
+	# at the descriptor limit: no busy loop, a few log lines, and the server
+	# serves again afterwards; over max-connections: closed as they come
+	config seq 1
+	{ urls 10; echo end; } > urls.txt
+	prlimit --nofile=64 "$server" -s "127.0.0.1:$port" -c config.xml -o out -f urls.txt 2>>server.err &
+	server_pid=$!
+	pids+=("$server_pid")
+	sleep 0.5
+	python3 "$top/tests/server/hostile-peer.py" flood "$port" 200 3 > peer.out || fail "peer"
+	cat peer.out
+	client -m site3.test
+	wait_server 0
+	lines=$(wc -l < server.err)
+	[ "$lines" -le 12 ] || { head -20 server.err; fail "$lines log lines"; }
+	grep -q 'accept: out of file descriptors: .* connections closed as they came' server.err ||
+		fail "EMFILE not reported"
+	exactly_once
+	# with descriptors to spare, max-connections closes the rest
+	end_all
+	rm -rf out; : > server.err
+	config seq 1 'max-connections="40"'
+	start_server -f urls.txt
+	sleep 0.5
+	python3 "$top/tests/server/hostile-peer.py" flood "$port" 100 2 > peer.out || fail "peer"
+	grep -q 'opened 100 greeted 40 ' peer.out || fail "max-connections: $(cat peer.out)"
+	grep -q 'max-connections reached: .* connections closed as they came' server.err ||
+		fail "max-connections not reported"
+	client -m site3.test
+	wait_server 0
+	exactly_once
+	;;
+hostile-slow)
+	# slow senders: trickling bytes is not activity, and unfinished input is
+	# bounded over all connections (the slowest sender goes first)
+	config seq 1 'max-pending-input="262144"'
+	{ urls 20; echo end; } > urls.txt
+	start_server -f urls.txt
+	python3 "$top/tests/server/hostile-peer.py" slow "$port" 8 60000 12 > peer.out || fail "peer"
+	cat peer.out
+	client -m site3.test
+	wait_server 0
+	# 8 x 60,000 bytes over a 262,144 bound: the first four go at once
+	[ "$(grep -c 'the slowest sender' server.err)" -ge 4 ] || fail "bound not applied"
+	for i in 0 1 2 3; do grep -q "conn $i closed [01]\b" peer.out || fail "conn $i not closed first"; done
+	# the others trickle a byte a second: inactive after 3 s all the same
+	[ "$(grep -c 'client 7:10[4-7] (127.0.0.1:[0-9]*): inactive' server.err)" = 4 ] || fail "trickle counted as activity"
+	grep -q ' open$' peer.out && fail "a slow sender stayed connected"
+	exactly_once
+	;;
+hostile-bulk)
+	# a crafted bulk finish (1,000 items, 4,096 events in one long chain):
+	# item matching is linear (it took ~0.3 s per item: this test's timeout)
+	config bulk 1000
+	{ urls 1000; echo end; } > urls.txt
+	start_server -f urls.txt
+	python3 "$top/tests/server/hostile-peer.py" bulk "$port" > peer.out || fail "peer"
+	cat peer.out
+	grep -q 'items 1000 events 4096' peer.out || fail "peer"
+	grep -q '^closed' peer.out || fail "no revert after the malicious finish"
+	kill -TERM "$server_pid"
+	wait "$server_pid"
+	[ "$(count malicious.log)" = 2 ] || fail "malicious.log: $(count malicious.log)"
+	grep -q '"http://site1.test/p?q=1#frag"' out/log/malicious.log || fail "item 0"
+	grep -q '"http://site8.test/p?q=8#frag"' out/log/malicious.log || fail "item 7"
+	[ "$(count safe.log)" = 998 ] || fail "safe.log: $(count safe.log)"
+	;;
+original)
+	# the original C++ client's messages, replayed: string ids, unescaped
+	# Windows paths, an upload in 8 KiB parts, NETWORK_ERROR with an HRESULT
+	# (a completed visit), EXCEPTION (error, retried once), reconnect in the
+	# middle of a visit; URLs with + and %-escapes come back as given
+	config seq 1 'collect-modified-files="true"'
+	printf '%s\n' 'http://evil.test/x' 'http://neterr.test/a%2Fb+c?q=1+2&r=%41' \
+		'http://reconnect.test/' 'http://exception.test/' 'http://plain.test/' end > urls.txt
+	start_server -f urls.txt
+	python3 "$top/tests/server/hostile-peer.py" original "$port" > peer.out &
+	pids+=($!)
+	wait_server 0
+	cat peer.out
+	grep -q 'client 10.1.1.2:winxp-sp2-1 (127.0.0.1:[0-9]*): reconnected; its visit goes on' server.err ||
+		fail "reconnect did not keep the visit"
+	grep -q 'url http://neterr.test/a%2Fb+c?q=1+2&r=%41$' peer.out || fail "url sent differently"
+	grep -q '"http://evil.test/x"' out/log/malicious.log || fail "evil"
+	grep -q '"benign","[0-9]*","http://neterr.test/a%2Fb+c?q=1+2&r=%41"' out/log/safe.log || fail "neterr"
+	grep -q '"http://reconnect.test/"' out/log/safe.log || fail "reconnect"
+	grep -q '"error:EXCEPTION-0","[0-9]*","http://exception.test/"' out/log/error.log || fail "exception"
+	[ "$(grep -c 'url http://exception.test/' peer.out)" = 2 ] || fail "EXCEPTION not retried once"
+	zip=$(ls out/log/http%3A%2F%2Fevil.test*.zip) || fail "no upload"
+	[ "$(stat -c %s "$zip")" = 20480 ] || fail "upload size"
+	python3 -c 'import sys; d=open(sys.argv[1],"rb").read(); sys.exit(d != bytes(range(256))*80)' "$zip" ||
+		fail "upload content"
+	grep -qF 'C:\\Documents and Settings\\Admin\\a&b<c.exe' out/log/http%3A%2F%2Fevil.test*.log ||
+		fail "the Windows path in the event log"
+	exactly_once
+	;;
 resume-output)
 	# a verdict's log line and JSON report are journaled with it: reports
 	# that could not be written (a full disk here) and a log line a kill
