@@ -109,6 +109,9 @@ struct srv {
 	size_t n_finals, cap_finals;
 	/* input */
 	bool input_is_stream, input_done, skipping;
+	char *input_path;   /* absolute path of the list (NULL: stdin) */
+	int64_t input_read; /* bytes read from it (its offset) */
+	bool check_known;   /* resume with -f: skip URLs the run already has */
 	char ibuf[CAP_URL_MAX + 512];
 	size_t ilen;
 	unsigned long lineno;

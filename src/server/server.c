@@ -20,6 +20,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 
@@ -255,7 +256,8 @@ static void input_line(struct srv *s, char *line)
 	}
 	const char *client = e->has_client ? e->client : s->cfg->client_default;
 	uint32_t t = e->has_visit_time ? e->visit_time : s->cfg->client_default_visit_time;
-	if (sched_contains(s->sched, e->url, client, t)) {
+	if (sched_contains(s->sched, e->url, client, t) ||
+	    (s->check_known && store_url_known(s->store, s->op, e->url, client, t) == 1)) {
 		s->sum.duplicates++;
 		return;
 	}
@@ -290,6 +292,7 @@ void srv_input_read(struct srv *s)
 			break;
 		}
 		s->ilen += (size_t)n;
+		s->input_read += n;
 		char *start = s->ibuf, *nl;
 		while ((nl = memchr(start, '\n', s->ilen - (size_t)(start - s->ibuf)))) {
 			*nl = '\0';
@@ -312,8 +315,14 @@ void srv_input_read(struct srv *s)
 			s->skipping = true;
 		}
 	}
-	if (tx)
+	if (tx) {
 		srv_output_sync(s);
+		/* with the URLs of these lines: resume continues after them */
+		struct store_input in = {s->input_path, s->input_read - (int64_t)s->ilen,
+		                         (int64_t)s->lineno, s->input_done};
+		if (store_input_set(s->store, s->op, &in) < 0)
+			log_warnx("store: cannot record the input position");
+	}
 	if (tx && store_tx_commit(s->store) < 0)
 		log_warnx("store: commit failed");
 	if (s->input_done && s->ilen > 0 && !s->skipping) {
@@ -369,9 +378,48 @@ static int watch(struct srv *s, int fd, struct srv_watch *w, enum srv_watch_kind
 	return epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? negative_errno() : 0;
 }
 
+/* resume: where the run's list was read up to.  The same list (or none
+ * given) goes on from there; another list given with -f is read from its
+ * start, skipping the URLs the run already has. */
+static int resume_input(struct srv *s, const char **in, off_t *ret_off)
+{
+	struct store_input rec = {0};
+	int r = store_input_get(s->store, s->op, &rec);
+	if (r < 0)
+		return log_error_errno(r, "resume: cannot read the input position");
+	*ret_off = 0;
+	char real[PATH_MAX];
+	bool same = rec.path && *in && strcmp(*in, "-") != 0 && realpath(*in, real) &&
+	            strcmp(real, rec.path) == 0;
+	if (!*in && rec.path && !rec.done) {
+		*in = rec.path; /* freed with s->input_path */
+		same = true;
+		s->input_path = TAKE_PTR(rec.path);
+	}
+	if (same && !rec.done) {
+		*ret_off = (off_t)rec.offset;
+		s->lineno = (unsigned long)rec.line;
+		log_info("resume: reading %s on from line %lld", *in, (long long)rec.line);
+	} else if (*in) {
+		s->check_known = true;
+		log_info("resume: reading %s; URLs the run already has are skipped", *in);
+	} else if (!rec.done) {
+		log_warnx("resume: the run's list came from stdin and had not ended: give it "
+		          "again with -f (URLs the run already has are skipped)");
+	}
+	free(rec.path);
+	return 0;
+}
+
 static int open_input(struct srv *s)
 {
 	const char *in = s->o->input;
+	off_t off = 0;
+	if (s->o->resume) {
+		int r = resume_input(s, &in, &off);
+		if (r < 0)
+			return r;
+	}
 	if (!in) {
 		s->input_done = true;
 		return 0;
@@ -380,6 +428,19 @@ static int open_input(struct srv *s)
 	                                   : open(in, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (s->input_fd < 0)
 		return log_error_errno(negative_errno(), "cannot open %s", in);
+	if (!s->input_path && strcmp(in, "-") != 0) {
+		char real[PATH_MAX];
+		if (realpath(in, real) && !(s->input_path = strdup(real)))
+			return log_error_errno(-ENOMEM, "cannot open %s", in);
+	}
+	if (off > 0) {
+		struct stat st;
+		if (fstat(s->input_fd, &st) < 0 || st.st_size < off ||
+		    lseek(s->input_fd, off, SEEK_SET) != off)
+			return log_error_errno(-ESPIPE, "resume: %s is shorter than the %lld bytes "
+			                       "read before (changed?)", in, (long long)off);
+		s->input_read = off;
+	}
 	int fl = fcntl(s->input_fd, F_GETFL);
 	if (fl >= 0)
 		(void)fcntl(s->input_fd, F_SETFL, fl | O_NONBLOCK);
@@ -478,6 +539,7 @@ static void teardown(struct srv *s)
 	sched_free(s->sched);
 	srv_exclusions_free(s->excl);
 	free(s->finals);
+	free(s->input_path);
 	store_close(s->store);
 	output_close(s->out);
 	for (int *fd = &s->ep; fd <= &s->input_fd; fd++)

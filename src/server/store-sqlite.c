@@ -32,6 +32,9 @@ enum stmt {
 	ST_OUTPUT_ADD,
 	ST_OUTPUT_DONE,
 	ST_OUTPUT_PENDING,
+	ST_INPUT_SET,
+	ST_INPUT_GET,
+	ST_URL_KNOWN,
 	ST_MAX,
 };
 
@@ -57,6 +60,12 @@ static const char *const stmt_sql[ST_MAX] = {
 	[ST_OUTPUT_PENDING] = "SELECT p.url, p.log, p.line, p.report_name, p.report"
 	                      " FROM pending_output p JOIN url u ON u.id = p.url"
 	                      " WHERE u.status IS NOT NULL ORDER BY p.url",
+	[ST_INPUT_SET] = "UPDATE operation SET input = ?, input_offset = ?, input_line = ?,"
+	                 " input_done = ? WHERE id = ?",
+	[ST_INPUT_GET] = "SELECT input, input_offset, input_line, input_done FROM operation"
+	                 " WHERE id = ?",
+	[ST_URL_KNOWN] = "SELECT 1 FROM url WHERE operation = ? AND url = ? AND client = ?"
+	                 " AND time = ? LIMIT 1",
 };
 
 static const char schema[] =
@@ -70,6 +79,7 @@ static const char schema[] =
 	" time INTEGER NOT NULL, priority REAL NOT NULL,"
 	" status TEXT CHECK(status IN ('B','M','E')), visited REAL);"
 	"CREATE INDEX IF NOT EXISTS url_pending ON url(operation, status);"
+	"CREATE INDEX IF NOT EXISTS url_lookup ON url(operation, url);"
 	"CREATE TABLE IF NOT EXISTS url_operation(url INTEGER NOT NULL REFERENCES url(id),"
 	" operation INTEGER NOT NULL, group_id INTEGER, started REAL, finished REAL,"
 	" status TEXT);"
@@ -314,6 +324,56 @@ static int sqlite_output_pending(struct store *st, store_output_fn fn, void *use
 	return r < 0 ? r : e;
 }
 
+static int sqlite_input_set(struct store *st, int64_t op, const struct store_input *in)
+{
+	sqlite3_stmt *s = S(st)->st[ST_INPUT_SET];
+	if (in->path)
+		sqlite3_bind_text(s, 1, in->path, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, in->offset);
+	sqlite3_bind_int64(s, 3, in->line);
+	sqlite3_bind_int(s, 4, in->done);
+	sqlite3_bind_int64(s, 5, op);
+	return finish_step(s, sqlite3_step(s));
+}
+
+static int sqlite_input_get(struct store *st, int64_t op, struct store_input *ret)
+{
+	sqlite3_stmt *s = S(st)->st[ST_INPUT_GET];
+	sqlite3_bind_int64(s, 1, op);
+	int rc = sqlite3_step(s);
+	struct store_input in = {0};
+	if (rc == SQLITE_ROW) {
+		const char *p = (const char *)sqlite3_column_text(s, 0);
+		if (p && !(in.path = strdup(p)))
+			rc = SQLITE_NOMEM;
+		in.offset = sqlite3_column_int64(s, 1);
+		in.line = sqlite3_column_int64(s, 2);
+		in.done = sqlite3_column_int(s, 3) != 0;
+	}
+	int found = rc == SQLITE_ROW;
+	int r = finish_step(s, rc);
+	if (r < 0 || !found) {
+		free(in.path);
+		return r < 0 ? r : -ENOENT;
+	}
+	*ret = in;
+	return 0;
+}
+
+static int sqlite_url_known(struct store *st, int64_t op, const char *url, const char *client,
+                            uint32_t time)
+{
+	sqlite3_stmt *s = S(st)->st[ST_URL_KNOWN];
+	sqlite3_bind_int64(s, 1, op);
+	sqlite3_bind_text(s, 2, url, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, client, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, time);
+	int rc = sqlite3_step(s);
+	int known = rc == SQLITE_ROW;
+	int r = finish_step(s, rc);
+	return r < 0 ? r : known;
+}
+
 static const struct store_ops sqlite_ops = {
 	.close = sqlite_close,
 	.tx_begin = sqlite_tx_begin,
@@ -330,6 +390,9 @@ static const struct store_ops sqlite_ops = {
 	.output_add = sqlite_output_add,
 	.output_done = sqlite_output_done,
 	.output_pending = sqlite_output_pending,
+	.input_set = sqlite_input_set,
+	.input_get = sqlite_input_get,
+	.url_known = sqlite_url_known,
 };
 
 int store_sqlite_open(const char *path, struct store **ret)
@@ -353,6 +416,22 @@ int store_sqlite_open(const char *path, struct store **ret)
 		sqlite_close(&q->base);
 		return -EPROTO;
 	}
+	/* Older databases: operation had no input position. */
+	static const char *const input_cols[] = {
+		"ALTER TABLE operation ADD COLUMN input TEXT",
+		"ALTER TABLE operation ADD COLUMN input_offset INTEGER",
+		"ALTER TABLE operation ADD COLUMN input_line INTEGER",
+		"ALTER TABLE operation ADD COLUMN input_done INTEGER",
+	};
+	sqlite3_stmt *has_input = NULL;
+	if (sqlite3_prepare_v2(q->db, "SELECT input_done FROM operation LIMIT 0", -1, &has_input,
+	                       NULL) != SQLITE_OK)
+		for (size_t i = 0; i < ELEMENTSOF(input_cols); i++)
+			if (sqlite3_exec(q->db, input_cols[i], NULL, NULL, NULL) != SQLITE_OK) {
+				sqlite_close(&q->base);
+				return -EPROTO;
+			}
+	sqlite3_finalize(has_input);
 	/* A database of an older version (resume): event had no command_line. */
 	sqlite3_stmt *probe = NULL;
 	if (sqlite3_prepare_v2(q->db, "SELECT command_line FROM event LIMIT 0", -1, &probe,

@@ -13,6 +13,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct store;
@@ -22,6 +23,14 @@ typedef int (*store_url_fn)(void *userdata, int64_t id, const char *url, const c
 
 typedef int (*store_output_fn)(void *userdata, int64_t url_id, int log, const char *line,
                                const char *report_name, const char *report);
+
+/* Where a run's URL list was read up to (resume continues there). */
+struct store_input {
+	char *path;     /* absolute; NULL for stdin (cannot be continued) */
+	int64_t offset; /* bytes of whole lines read and accepted */
+	int64_t line;   /* lines read */
+	bool done;      /* the list ended ("end" line or EOF of a stream) */
+};
 
 struct store_ops {
 	void (*close)(struct store *st);
@@ -45,6 +54,10 @@ struct store_ops {
 	                  const char *report_name, const char *report);
 	int (*output_done)(struct store *st, int64_t url_id);
 	int (*output_pending)(struct store *st, store_output_fn fn, void *userdata);
+	int (*input_set)(struct store *st, int64_t op, const struct store_input *in);
+	int (*input_get)(struct store *st, int64_t op, struct store_input *ret);
+	int (*url_known)(struct store *st, int64_t op, const char *url, const char *client,
+	                 uint32_t time);
 };
 
 struct store {
@@ -143,4 +156,21 @@ static inline int store_output_done(struct store *st, int64_t url_id)
 static inline int store_output_pending(struct store *st, store_output_fn fn, void *ud)
 {
 	return st->ops->output_pending(st, fn, ud);
+}
+/* Records how far run op's list was read; call it in the transaction that
+ * adds the URLs of those lines, so that both survive a kill together. */
+static inline int store_input_set(struct store *st, int64_t op, const struct store_input *in)
+{
+	return st->ops->input_set(st, op, in);
+}
+/* The recorded input of run op (ret->path malloc'ed); -ENOENT for no run. */
+static inline int store_input_get(struct store *st, int64_t op, struct store_input *ret)
+{
+	return st->ops->input_get(st, op, ret);
+}
+/* 1 if run op already has this URL (same client and visit time), else 0. */
+static inline int store_url_known(struct store *st, int64_t op, const char *url,
+                                  const char *client, uint32_t time)
+{
+	return st->ops->url_known(st, op, url, client, time);
 }

@@ -339,6 +339,52 @@ original)
 		fail "the Windows path in the event log"
 	exactly_once
 	;;
+resume-input)
+	# killed while still reading its list: resume goes on from where the
+	# list was accepted up to (the position is stored with the URLs)
+	config dac 20
+	urls 2000 > all.txt
+	head -1000 all.txt > urls.txt # no end line yet: the server tails it
+	start_server -f urls.txt
+	python3 - out/results.db <<'PY' || fail "the first half was not accepted"
+import sqlite3, sys, time
+for _ in range(300):
+    try:
+        if sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM url").fetchone()[0] == 1000:
+            sys.exit(0)
+    except sqlite3.Error:
+        pass
+    time.sleep(0.1)
+sys.exit(1)
+PY
+	kill -9 "$server_pid"
+	wait "$server_pid" 2>/dev/null
+	{ tail -1000 all.txt; echo end; } >> urls.txt
+	start_server resume
+	client -n 4 -m site77.test
+	wait_server 0
+	grep -q 'resume: reading .*urls.txt on from line 1000' server.err || fail "not continued"
+	exactly_once
+	[ "$(count malicious.log)" = 1 ] || fail "malicious.log $(count malicious.log)"
+	# given again with -f (here a copy of it) on resume: URLs the run already
+	# has are not visited again
+	end_all
+	rm -rf out; : > server.err
+	config seq 1
+	{ urls 40; echo end; } > urls.txt
+	start_server -f urls.txt
+	client -m site7.test --delay 100
+	for i in $(seq 1 300); do [ "$(count safe.log)" -ge 10 ] && break; sleep 0.1; done
+	kill -9 "$server_pid"
+	wait "$server_pid" 2>/dev/null
+	end_all
+	cp urls.txt copy.txt
+	start_server -f copy.txt resume
+	client -m site7.test
+	wait_server 0
+	grep -q 'URLs the run already has are skipped' server.err || fail "no skip"
+	exactly_once
+	;;
 resume-output)
 	# a verdict's log line and JSON report are journaled with it: reports
 	# that could not be written (a full disk here) and a log line a kill

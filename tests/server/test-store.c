@@ -146,6 +146,18 @@ static void test_resume_after_kill(void **state)
 	assert_int_equal(store_file_add(st, 41, 7, "log/x.zip"), 0);
 	assert_int_equal(store_count(st, op, 0, &n), 0);
 	assert_int_equal(n, 59);
+	/* the input position: recorded with the run, read back on resume */
+	struct store_input in = {(char *)"/srv/lists/a.txt", 123456, 789, false}, got;
+	assert_int_equal(store_input_set(st, op, &in), 0);
+	assert_int_equal(store_input_get(st, op, &got), 0);
+	assert_string_equal(got.path, "/srv/lists/a.txt");
+	assert_true(got.offset == 123456 && got.line == 789 && !got.done);
+	free(got.path);
+	assert_int_equal(store_input_get(st, op + 100, &got), -ENOENT);
+	assert_int_equal(store_url_known(st, op, "http://example.test/7", "firefox", 10), 1);
+	assert_int_equal(store_url_known(st, op, "http://example.test/7", "firefox", 11), 0);
+	assert_int_equal(store_url_known(st, op, "http://example.test/7", "chromium", 10), 0);
+	assert_int_equal(store_url_known(st, op + 1, "http://example.test/7", "firefox", 10), 0);
 	assert_int_equal(store_operation_finish(st, op), 0);
 	assert_int_equal(store_operation_resume(st, &op), -ENOENT);
 	store_close(st);
