@@ -124,8 +124,7 @@ def mode_flood(port, n, hold):
 def mode_slow(port, n, size, seconds):
     socks = []
     for i in range(n):
-        s = connect(port)
-        s.sendall(b'<connect vm-server-id="7" vm-id="' + str(100 + i).encode() + b'"/>\r\n')
+        s = connect(port)  # no connect message: a peer that never takes a group
         s.sendall(b'<pong a="' + b"x" * size)
         socks.append(s)
         time.sleep(0.05)
