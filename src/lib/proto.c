@@ -316,6 +316,8 @@ static int enc_visit(struct cap_buf *b, const struct cap_msg_visit *v, enum cap_
 			r = put_attr(b, "malicious", v->malicious ? "1" : "0");
 		if (r == 0 && v->has_error_code)
 			r = put_attr_fmt(b, "error-code", "%" PRIu32, v->error_code);
+		if (r == 0 && v->unattributed > 0)
+			r = put_attr_fmt(b, "unattributed", "%" PRIu32, v->unattributed);
 	}
 	if (r < 0)
 		return r;
@@ -938,6 +940,10 @@ static int dec_visit_attrs(struct dctx *d, xmlNode *n, struct cap_msg_visit *v)
 	if (r == 0 && (r = get_u64(d, n, "error-code", UINT32_MAX, false, true, &u)) == 1) {
 		v->has_error_code = true;
 		v->error_code = (uint32_t)u;
+		r = 0;
+	}
+	if (r == 0 && (r = get_u64(d, n, "unattributed", UINT32_MAX, false, false, &u)) == 1) {
+		v->unattributed = (uint32_t)u;
 		r = 0;
 	}
 	return r;

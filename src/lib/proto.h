@@ -169,6 +169,10 @@ struct cap_msg_visit {
 	struct cap_ptime time;
 	size_t n_items; /* <= CAP_PROTO_ITEMS_MAX */
 	struct cap_visit_item *items;
+	/* Our extension (docs/protocol.md), client -> server, bulk finish:
+	 * unauthorized events no item could be tied to (sent when > 0); the
+	 * items' malicious="0|1" then cover only the events that could be. */
+	uint32_t unattributed;
 };
 
 struct cap_msg_system {

@@ -94,7 +94,7 @@ void srv_reap_dead(struct srv *s)
 
 /* Ends c's group: results go through the scheduler with c as context. */
 static void group_done(struct srv *s, struct srv_client *c, enum sched_verdict v,
-                       const bool *items, uint32_t err)
+                       const enum sched_item *bulk, uint32_t err)
 {
 	struct sched_group *g = c->group;
 	c->group = NULL;
@@ -104,7 +104,10 @@ static void group_done(struct srv *s, struct srv_client *c, enum sched_verdict v
 	bool tx = store_tx_begin(s->store) == 0;
 	if (tx)
 		srv_output_sync(s);
-	sched_group_done(s->sched, g, v, items, c->malicious, err);
+	if (bulk)
+		sched_bulk_done(s->sched, g, bulk);
+	else
+		sched_group_done(s->sched, g, v, NULL, c->malicious, err);
 	if (tx && store_tx_commit(s->store) < 0)
 		log_warnx("store: commit failed");
 	srv_write_finals(s);
@@ -670,20 +673,34 @@ static void visit_ended(struct srv *s, struct srv_client *c, const struct cap_ms
                         bool malicious)
 {
 	bool items[CAP_PROTO_ITEMS_MAX];
-	const bool *ip = NULL;
+	enum sched_item bulk[CAP_PROTO_ITEMS_MAX];
+	const enum sched_item *bp = NULL;
 	s->sum.visits++;
 	s->visit_seconds += srv_now() - c->group_sent;
 	progress_group(s, c->group, "visited");
 	if (s->cfg->algorithm == SCHED_BULK && c->group->n <= CAP_PROTO_ITEMS_MAX) {
-		bulk_items(c, v, malicious, items);
-		ip = items;
+		const struct sched_group *g = c->group;
+		/* events no item could be tied to (our client says how many):
+		 * the items not shown malicious are visited again, split as dac
+		 * would (a group of one: its own) */
+		bool unattributed = v && v->unattributed > 0 && g->n > 1;
+		bulk_items(c, v, malicious && !unattributed, items);
+		bp = bulk;
 		malicious = false;
-		for (uint32_t i = 0; i < c->group->n; i++)
-			malicious |= items[i];
+		for (uint32_t i = 0; i < g->n; i++) {
+			bulk[i] = items[i]      ? SCHED_ITEM_MALICIOUS
+			          : unattributed ? SCHED_ITEM_UNDECIDED
+			                         : SCHED_ITEM_BENIGN;
+			malicious |= bulk[i] != SCHED_ITEM_BENIGN; /* the sandbox is touched */
+		}
+		if (unattributed)
+			log_info("client %s: group %u: %" PRIu32 " unattributed events; its undecided "
+			         "URLs are visited again",
+			         c->label, g->id, v->unattributed);
 	}
 	if (malicious && c->n_ev > 0)
 		write_event_log(s, c);
-	group_done(s, c, malicious ? VERDICT_MALICIOUS : VERDICT_BENIGN, ip, 0);
+	group_done(s, c, malicious ? VERDICT_MALICIOUS : VERDICT_BENIGN, bp, 0);
 	visit_reset(c);
 	if (malicious) {
 		(void)transition(s, c, CEV_FINISH_MALICIOUS);

@@ -369,6 +369,40 @@ void sched_group_done(struct scheduler *s, struct sched_group *g, enum sched_ver
 	group_free(g);
 }
 
+void sched_bulk_done(struct scheduler *s, struct sched_group *g, const enum sched_item *items)
+{
+	s->running--;
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < g->n; i++)
+		n += items[i] == SCHED_ITEM_UNDECIDED;
+	struct sched_group *u = NULL;
+	if (n > 0 && (u = calloc(1, sizeof(*u))) && (u->urls = calloc(n, sizeof(*u->urls)))) {
+		for (uint32_t i = 0; i < g->n; i++)
+			if (items[i] == SCHED_ITEM_UNDECIDED)
+				u->urls[u->n++] = g->urls[i];
+	}
+	for (uint32_t i = 0; i < g->n; i++) {
+		if (items[i] == SCHED_ITEM_UNDECIDED && u && u->urls)
+			continue;
+		/* decided, or no memory to visit it again: an undecided item is
+		 * then malicious, as every URL of the group was before */
+		s->final_fn(s->userdata, g->urls[i],
+		            items[i] == SCHED_ITEM_BENIGN ? VERDICT_BENIGN : VERDICT_MALICIOUS, 0);
+	}
+	if (u && u->urls) {
+		if (u->n > 1) {
+			dac_split(s, u);
+			group_free(u);
+		} else if (dq_push_front(s, u) < 0) {
+			finish_all(s, u, VERDICT_MALICIOUS, 0);
+			group_free(u);
+		}
+	} else {
+		group_free(u);
+	}
+	group_free(g);
+}
+
 size_t sched_queued(const struct scheduler *s)
 {
 	return s->heap_n;

@@ -81,6 +81,14 @@ int sched_next_group(struct scheduler *s, struct sched_group **ret);
 void sched_group_done(struct scheduler *s, struct sched_group *g, enum sched_verdict verdict,
                       const bool *item_malicious, bool malicious, uint32_t err);
 
+/* A bulk group's items, each decided or not. */
+enum sched_item { SCHED_ITEM_BENIGN, SCHED_ITEM_MALICIOUS, SCHED_ITEM_UNDECIDED };
+/* Reports a completed bulk visit item by item: benign and malicious items
+ * are final; the undecided ones (an unauthorized event no item could be
+ * tied to) are visited again as dac would: one alone, more split in halves
+ * to the front of the queue.  Frees the group. */
+void sched_bulk_done(struct scheduler *s, struct sched_group *g, const enum sched_item *items);
+
 /* URLs queued (not in a group), groups waiting in the deque, groups handed out. */
 size_t sched_queued(const struct scheduler *s);
 size_t sched_pending_groups(const struct scheduler *s);

@@ -19,6 +19,10 @@
  * --attribute: the events come from one unrelated pid (no process tree the
  * server could follow) and every item carries our malicious="0|1" extension
  * (docs/protocol.md), as the cgroup-per-URL client sends it.
+ * --unattributed: as --attribute, but the events of a group of more than
+ * one URL cannot be tied to an item (malicious="0" on every item, and
+ * unattributed="N" on the finish), as our client reports a flow whose owner
+ * it never saw; a group of one URL is attributed.
  * --mark DIR: DIR/PID.visiting exists while a group is being visited (the
  * tests kill a client mid-visit with it); --hang-after-close: after the
  * server closed the connection, neither reconnect nor exit (a client stuck
@@ -51,7 +55,7 @@
 struct opts {
 	const char *addr, *port, *vmsid, *vmid, *pattern;
 	long silent_after, crash_after;
-	bool garbage, oversize, once, upload, upload_unasked, upload_partial, attribute;
+	bool garbage, oversize, once, upload, upload_unasked, upload_partial, attribute, unattributed;
 	long delay_ms;
 	const char *mark;
 	bool hang_after_close;
@@ -188,13 +192,14 @@ static int visit(int fd, struct cap_framer *fr, const struct opts *o,
 		items[i] = (struct cap_visit_item){.id = g->items[i].id, .url = g->items[i].url,
 		                                   .has_pid = true, .pid = (pid_t)(100 + i)};
 		bool hit = o->pattern && strstr(g->items[i].url, o->pattern);
-		if (o->attribute) {
+		if (o->attribute || o->unattributed) {
 			items[i].has_malicious = true;
-			items[i].malicious = hit;
+			items[i].malicious = hit && !(o->unattributed && g->n_items > 1);
+			m.visit.unattributed += hit && !items[i].malicious;
 		}
 		if (hit) {
 			mal = true;
-			pid_t parent = o->attribute ? (pid_t)5000 : (pid_t)(100 + i);
+			pid_t parent = o->attribute || o->unattributed ? (pid_t)5000 : (pid_t)(100 + i);
 			if (send_event(fd, parent, (pid_t)(1000 + i)) < 0) {
 				*closed_ok = true; /* dac: the server may already have closed */
 				return 0;
@@ -320,7 +325,7 @@ int main(int argc, char **argv)
 		{"delay", required_argument, NULL, 'D'},        {"attribute", no_argument, NULL, 'A'},
 		{"mark", required_argument, NULL, 'M'},          {"hang-after-close", no_argument, NULL, 'H'},
 		{"revert-ms", required_argument, NULL, 'R'},
-		{"upload-unasked", no_argument, NULL, 'u'},     {"upload-partial", no_argument, NULL, 'P'},
+		{"upload-unasked", no_argument, NULL, 'u'},     {"unattributed", no_argument, NULL, 'X'},     {"upload-partial", no_argument, NULL, 'P'},
 		{0}};
 	struct opts o = {.addr = "127.0.0.1", .port = "7070", .vmsid = "1", .vmid = "1",
 	                 .silent_after = -1, .crash_after = -1};
@@ -341,6 +346,7 @@ int main(int argc, char **argv)
 		case '1': o.once = true; break;
 		case 'U': o.upload = true; break;
 		case 'u': o.upload_unasked = true; break;
+		case 'X': o.unattributed = true; break;
 		case 'P': o.upload_partial = true; break;
 		case 'A': o.attribute = true; break;
 		case 'M': o.mark = optarg; break;

@@ -116,6 +116,22 @@ bulk-attr)
 	[ "$(count safe.log)" = 9 ] || fail "safe.log"
 	exactly_once
 	;;
+bulk-unattributed)
+	# an event no item could be tied to (a flow whose owner was never seen)
+	# flagged every URL of a bulk group: its undecided URLs are visited
+	# again, split in halves, until the event can be tied to one
+	config bulk 10
+	{ urls 10; echo end; } > urls.txt
+	start_server -f urls.txt
+	client -m 'q=3#' --unattributed
+	wait_server 0
+	[ "$(count malicious.log)" = 1 ] || fail "malicious.log: $(count malicious.log) lines"
+	grep -q 'site3.test' out/log/malicious.log || fail "wrong malicious URL"
+	[ "$(count safe.log)" = 9 ] || fail "safe.log $(count safe.log)"
+	grep -q 'group 1: 1 unattributed events; its undecided URLs are visited again' server.err ||
+		fail "no split"
+	exactly_once
+	;;
 inactivity)
 	config seq 5
 	{ urls 5; echo end; } > urls.txt

@@ -130,6 +130,45 @@ static void test_bulk_per_item(void **state)
 	sched_free(s);
 }
 
+/* Bulk with undecided items (an event no item could be tied to): the
+ * decided ones are final, the undecided ones come back split in halves. */
+static void test_bulk_undecided(void **state)
+{
+	struct results r;
+	struct scheduler *s = mk(SCHED_BULK, 10, &r);
+	add_n(s, 10);
+	struct sched_group *g;
+	assert_int_equal(sched_next_group(s, &g), 0);
+	enum sched_item items[10];
+	for (uint32_t i = 0; i < g->n; i++) {
+		uint64_t id = g->urls[i]->id;
+		items[i] = id == 1 ? SCHED_ITEM_MALICIOUS
+		           : id == 2 || id == 5 || id == 7 ? SCHED_ITEM_UNDECIDED
+		                                           : SCHED_ITEM_BENIGN;
+	}
+	sched_bulk_done(s, g, items);
+	assert_int_equal(r.verdict[1], VERDICT_MALICIOUS);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(r.count[i], i == 2 || i == 5 || i == 7 ? 0 : 1);
+	/* three undecided: a half of one, then a half of two */
+	assert_int_equal(sched_next_group(s, &g), 0);
+	assert_int_equal(g->n, 1);
+	assert_true(group_has(g, 2));
+	enum sched_item one[1] = {SCHED_ITEM_BENIGN};
+	sched_bulk_done(s, g, one);
+	assert_int_equal(sched_next_group(s, &g), 0);
+	assert_int_equal(g->n, 2);
+	assert_true(group_has(g, 5) && group_has(g, 7));
+	enum sched_item two[2] = {SCHED_ITEM_MALICIOUS, SCHED_ITEM_BENIGN};
+	sched_bulk_done(s, g, two);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(r.count[i], 1);
+	assert_int_equal(r.verdict[2], VERDICT_BENIGN);
+	assert_int_equal(sched_next_group(s, &g), -EAGAIN);
+	assert_true(sched_idle(s));
+	sched_free(s);
+}
+
 static void test_retry_once(void **state)
 {
 	struct results r;
@@ -239,6 +278,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dac_one_in_twenty), cmocka_unit_test(test_dac_split_to_front),
 		cmocka_unit_test(test_bulk_per_item),     cmocka_unit_test(test_retry_once),
+		cmocka_unit_test(test_bulk_undecided),
 		cmocka_unit_test(test_error_after_events),
 		cmocka_unit_test(test_priority_and_dups), cmocka_unit_test(test_many_dups),
 		cmocka_unit_test(test_state_machine),

@@ -268,7 +268,10 @@ static void test_item_malicious_extension(void **state)
 	assert_non_null(strstr(buf, "<item url=\"http://c/\" processId=\"0\" major-error-code=\"0\""
 				    " minor-error-code=\"0\"/>"));
 	free(buf);
+	m.visit.unattributed = 2; /* our extension: events no item could be tied to */
 	round_trip(&m, CAP_DIR_TO_SERVER, &o);
+	assert_int_equal(o.visit.unattributed, 2);
+	m.visit.unattributed = 0;
 	assert_int_equal(o.visit.n_items, 3);
 	assert_true(o.visit.items[0].has_malicious && o.visit.items[0].malicious);
 	assert_true(o.visit.items[1].has_malicious && !o.visit.items[1].malicious);
