@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "client.h"
 #include "exclusion.h"
@@ -88,6 +89,15 @@ static struct profile *profile_find(struct analyzer *a, const char *name)
 		if (!strcmp(a->profiles[i].name, name))
 			return &a->profiles[i];
 	return NULL;
+}
+
+bool analyzer_has_profile(const struct analyzer *a, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	return profile_name_ok(name) &&
+	       snprintf(path, sizeof(path), "%s/%s", a->dir, name) < (int)sizeof(path) &&
+	       stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 int analyzer_load_profile(struct analyzer *a, const char *name)

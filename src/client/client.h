@@ -91,6 +91,8 @@ void analyzer_free(struct analyzer *a);
 /* Loads the profile for a program (once; "chromium", "firefox", ...);
  * a missing profile folder is not an error. */
 int analyzer_load_profile(struct analyzer *a, const char *profile);
+/* Does <dir>/<profile>/ exist (the application has exclusion lists)? */
+bool analyzer_has_profile(const struct analyzer *a, const char *profile);
 /* Adds a rule the server pushed (file-/process-/registry-exclusion) to every
  * profile, loaded or loaded later.  A rule identical to one pushed before is
  * a no-op (returns 0): the server sends its lists again after every

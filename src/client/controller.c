@@ -63,7 +63,8 @@ enum { TAG_SOCK = 1, TAG_SIGNAL, TAG_DONE, TAG_MON = 16 };
 #define LIMIT_MEMORY 0x2u
 #define LIMIT_DISK 0x4u
 
-#define PART_BYTES 32768      /* raw bytes per upload part (original: 8192) */
+#define PART_BYTES 8192       /* raw bytes per upload part, as the original (NG loses
+                                * parts over ~12 KiB) */
 #define SEND_QUEUE_MAX (256u << 20)
 
 struct visit {
@@ -76,6 +77,8 @@ struct visit {
 	struct visit_url *urls;
 	char **url_strs;
 	char **ids; /* the server's item ids, echoed back (NULL entries if absent) */
+	char **wires; /* the items' urls as they arrived, echoed back (NULL: as url) */
+	uint32_t unattributed; /* bulk: unauthorized events no URL could be tied to */
 	bool *url_mal;
 	atomic_bool abort;
 	pthread_t thread;
@@ -429,8 +432,11 @@ static void visit_free(struct visit *v)
 		free(v->url_strs[i]);
 	for (size_t i = 0; v->ids && i < v->g.n_urls; i++)
 		free(v->ids[i]);
+	for (size_t i = 0; v->wires && i < v->g.n_urls; i++)
+		free(v->wires[i]);
 	free(v->url_strs);
 	free(v->ids);
+	free(v->wires);
 	free(v->urls);
 	free(v->url_mal);
 	free(v->identifier);
@@ -497,8 +503,13 @@ static void on_event(void *userdata, const struct cap_event *ev)
 				   v->g.urls[u != SIZE_MAX ? u : 0].url, ev);
 		return;
 	}
-	if (u != SIZE_MAX)
-		v->url_mal[u] = true;
+	if (u != SIZE_MAX || v->g.n_urls == 1)
+		v->url_mal[u != SIZE_MAX ? u : 0] = true;
+	else if (v->algorithm == CAP_ALG_BULK && c->o->server)
+		/* bulk, no URL's cgroup (the owner of a short flow was never
+		   seen): the server visits the URLs not shown malicious again
+		   (unattributed="N", docs/protocol.md) */
+		v->unattributed++;
 	else
 		/* no URL's cgroup (shared instance, or the writer is unknown):
 		   every URL of the group is suspect, never none */
@@ -549,6 +560,7 @@ static int send_visit(struct client *c, enum cap_visit_type type, uint32_t error
 	mv->malicious = v->malicious;
 	mv->has_error_code = type == CAP_VISIT_ERROR;
 	mv->error_code = error_code;
+	mv->unattributed = type == CAP_VISIT_FINISH ? v->unattributed : 0;
 	mv->has_time = true;
 	now_ptime(&mv->time);
 	struct cap_visit_item items[CAP_PROTO_ITEMS_MAX];
@@ -557,7 +569,8 @@ static int send_visit(struct client *c, enum cap_visit_type type, uint32_t error
 	for (size_t i = 0; i < mv->n_items; i++) {
 		const struct visit_url *vu = &v->urls[i];
 		items[i] = (struct cap_visit_item){
-			.id = v->ids[i], .url = (char *)vu->url, .program = v->program};
+			.id = v->ids[i], .url = (char *)vu->url, .url_wire = v->wires[i],
+			.program = v->program};
 		if (type == CAP_VISIT_START)
 			continue;
 		items[i].has_pid = vu->pid > 0;
@@ -639,6 +652,24 @@ static void profile_name(const struct visitor_app *app, char *buf, size_t len)
 	buf[i] = '\0';
 }
 
+/* An application without exclusion lists reports everything its own start
+ * does (profiles, caches), so every page it opens may come out malicious:
+ * say so once, with the command that writes its lists. */
+static void warn_unprofiled(struct client *c)
+{
+	const struct visitor_app *app;
+	for (size_t i = 0; (app = visitor_app_at(c->vis, i)); i++) {
+		char profile[VISITOR_NAME_MAX];
+		profile_name(app, profile, sizeof(profile));
+		if (analyzer_has_profile(c->an, profile))
+			continue;
+		log_warnx("application %s has no exclusion lists (%s/%s/): what it does when it "
+			  "starts counts as unauthorized; write them with `capture-client "
+			  "--calibrate --program %s` (docs/exclusion-lists.md)",
+			  app->name, c->o->exclusion_dir, profile, app->name);
+	}
+}
+
 static int visit_start(struct client *c, const struct cap_msg_visit *mv)
 {
 	struct visit *v = calloc(1, sizeof(*v));
@@ -651,7 +682,9 @@ static int visit_start(struct client *c, const struct cap_msg_visit *mv)
 	v->url_strs = calloc(n ? n : 1, sizeof(char *));
 	v->url_mal = calloc(n ? n : 1, sizeof(bool));
 	v->ids = calloc(n ? n : 1, sizeof(char *));
-	if (!v->identifier || !v->program || !v->urls || !v->url_strs || !v->url_mal || !v->ids) {
+	v->wires = calloc(n ? n : 1, sizeof(char *));
+	if (!v->identifier || !v->program || !v->urls || !v->url_strs || !v->url_mal || !v->ids ||
+	    !v->wires) {
 		visit_free(v);
 		return -ENOMEM;
 	}
@@ -660,7 +693,10 @@ static int visit_start(struct client *c, const struct cap_msg_visit *mv)
 		v->url_strs[i] = strdup(mv->items[i].url);
 		if (mv->items[i].id)
 			v->ids[i] = strdup(mv->items[i].id);
-		if (!v->url_strs[i] || (mv->items[i].id && !v->ids[i])) {
+		if (mv->items[i].url_wire)
+			v->wires[i] = strdup(mv->items[i].url_wire);
+		if (!v->url_strs[i] || (mv->items[i].id && !v->ids[i]) ||
+		    (mv->items[i].url_wire && !v->wires[i])) {
 			visit_free(v);
 			return -ENOMEM;
 		}
@@ -669,7 +705,16 @@ static int visit_start(struct client *c, const struct cap_msg_visit *mv)
 	c->v = v;
 	c->visits++;
 	v->app = visitor_find(c->vis, v->program);
-	v->algorithm = v->app ? visitor_algorithm(v->app, mv->algorithm) : mv->algorithm;
+	enum cap_algorithm asked = mv->algorithm;
+	if (asked == CAP_ALG_NONE && n > 1 && v->app) {
+		/* an original server (no algorithm attribute) reads the group's
+		 * malicious flag, not our items' verdicts: never bulk, all URLs in
+		 * one instance (dac) if the application can, else one by one */
+		asked = visitor_algorithm(v->app, CAP_ALG_DAC);
+		if (asked == CAP_ALG_BULK)
+			asked = visitor_algorithm(v->app, CAP_ALG_SEQ);
+	}
+	v->algorithm = v->app ? visitor_algorithm(v->app, asked) : asked;
 	if (v->algorithm == CAP_ALG_NONE)
 		v->algorithm = CAP_ALG_SEQ;
 	if (!v->app) {
@@ -923,6 +968,10 @@ static int wait_for(struct client *c, enum cap_msg_type type, int timeout_ms)
 			cap_msg_clear(&m);
 			if (got == type)
 				return 0;
+			if (got == CAP_MSG_FILE_REJECT && type == CAP_MSG_FILE_ACCEPT) {
+				log_info("server %s: upload not wanted (file-reject)", c->o->server);
+				return -EPERM;
+			}
 			if (got == CAP_MSG_PING) {
 				struct cap_msg p = {.type = CAP_MSG_PONG};
 				send_msg(c, &p);
@@ -1172,6 +1221,7 @@ static int client_init(struct client *c, const struct client_options *o)
 	};
 	if ((r = visitor_new(&c->vopts, &c->vis)) < 0)
 		return log_error_errno(r, "visitor");
+	warn_unprofiled(c);
 	if ((r = plan_setup(c)) < 0)
 		return r;
 	/* A client killed with SIGKILL (the server restarts it) cannot revert:

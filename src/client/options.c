@@ -150,12 +150,14 @@ void client_options_init(struct client_options *o)
 
 static bool id_ok(const char *s)
 {
-	/* decimal, may be negative (Java hashCode()s), as the protocol wants */
-	size_t i = s[0] == '-';
-	if (!s[i] || strlen(s) > 11)
+	/* as the protocol allows (docs/protocol.md): a decimal (ours, Java
+	 * hashCode()s), an address (the original client) or a name (NG) */
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
 		return false;
-	for (; s[i]; i++)
-		if (s[i] < '0' || s[i] > '9')
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || strchr("._:@-", s[i])))
 			return false;
 	return true;
 }
@@ -189,7 +191,8 @@ int client_options_parse(struct client_options *o, int argc, char **argv)
 		case 'a':
 		case 'b':
 			if (!id_ok(optarg)) {
-				log_warnx("option -%c: '%s' is not a decimal id", c, optarg);
+				log_warnx("option -%c: '%s' is not an id (1-64 of [A-Za-z0-9._:@-])", c,
+					  optarg);
 				return -EINVAL;
 			}
 			*(c == 'a' ? &o->vm_server_id : &o->vm_id) = optarg;

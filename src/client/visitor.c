@@ -245,6 +245,11 @@ void visitor_free(struct visitor *v)
 	free(v);
 }
 
+const struct visitor_app *visitor_app_at(const struct visitor *v, size_t i)
+{
+	return i < v->n_apps ? &v->apps[i] : NULL;
+}
+
 const struct visitor_app *visitor_find(const struct visitor *v, const char *program)
 {
 	const struct visitor_app *best = NULL;

@@ -109,6 +109,8 @@ struct visitor_app {
 int visitor_new(const struct visitor_options *opts, struct visitor **ret);
 void visitor_free(struct visitor *v);
 
+/* The applications, built-in ones first; NULL past the end. */
+const struct visitor_app *visitor_app_at(const struct visitor *v, size_t i);
 /* The application for a program name (case-insensitive); NULL if none. */
 const struct visitor_app *visitor_find(const struct visitor *v, const char *program);
 /* The algorithm a group of `program` is visited with when the server did not

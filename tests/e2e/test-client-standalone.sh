@@ -24,6 +24,16 @@ E=http://evil.capture-test.example
 out=$("$client" -s 127.0.0.1 --visit "$W/" 2>&1); [ $? = 2 ] || fail "-s with --visit must exit 2"
 echo "$out" | grep -q "exclude each other" || fail "no message for -s with --visit: $out"
 
+# An application without exclusion lists is named at start, with the
+# command that writes them; one with lists is not.
+apps2=$(mktemp /tmp/client-standalone-apps-XXXXXX)
+{ cat "$top/etc/applications.conf"; printf 'lister\t/bin/ls\n'; } > "$apps2"
+err=$("$client" "${args[@]}" --applications "$apps2" --visit "$W/testapp/benign.html" 2>&1 >/dev/null)
+rm -f "$apps2"
+grep -q "application lister has no exclusion lists .*capture-client --calibrate --program lister" <<<"$err" ||
+	fail "no warning for an application without exclusion lists: $err"
+grep -q "application testapp has no exclusion lists" <<<"$err" && fail "a warning for testapp, which has lists"
+
 out=$("$client" "${args[@]}" --visit "$W/testapp/benign.html" 2>/dev/null); rc=$?
 [ $rc = 0 ] || fail "benign testapp page: exit $rc"
 echo "$out" | grep -q '^"verdict","'"$W"'/testapp/benign.html","safe"' || fail "benign verdict: $out"
