@@ -10,7 +10,10 @@
  *                                         sandbox user, -r as root; -n with network;
  *                                         -S without the seccomp filter, -U with
  *                                         user namespaces denied),
- *                                         wait, revert; exits with CMD's status
+ *                                         wait, revert; exits with CMD's status.
+ *                                         CMD is an absolute path, or a name looked up
+ *                                         in the sandbox's PATH (/usr/local/bin,
+ *                                         /usr/bin, /bin) inside its root
  * Used by test scripts of other areas (the test web attaches to the gateway).
  */
 #include <errno.h>
@@ -27,7 +30,9 @@ static int usage(void)
 	fprintf(stderr, "usage: capture-sandbox gateway up [NAME] [nat [UPLINK_NETNS]]\n"
 			"       capture-sandbox gateway down [NAME]\n"
 			"       capture-sandbox run [-n] [-r] [-S] [-U] [-i IMAGE] [-g GWNETNS] -- CMD "
-			"[ARGS...]\n");
+			"[ARGS...]\n"
+			"CMD: an absolute path, or a name in the sandbox's PATH "
+			"(/usr/local/bin:/usr/bin:/bin)\n");
 	return 2;
 }
 
@@ -54,6 +59,29 @@ static int cmd_gateway(int argc, char **argv)
 		return 1;
 	}
 	return 0;
+}
+
+/* CMD as the sandbox will find it: an absolute path as it is; a bare name
+ * in the sandbox's PATH (sandbox-run.c), looked up inside its root (the
+ * image, or the host's "/"); a relative path is refused (the sandbox has
+ * no working folder of ours). */
+static int resolve_cmd(const char *image, const char *cmd, char *buf, size_t size)
+{
+	static const char *const path[] = {"/usr/local/bin", "/usr/bin", "/bin"};
+	if (cmd[0] == '/')
+		return snprintf(buf, size, "%s", cmd) < (int)size ? 0 : -ENAMETOOLONG;
+	if (!cmd[0] || strchr(cmd, '/'))
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(path) / sizeof(path[0]); i++) {
+		char host[4096];
+		if (snprintf(host, sizeof(host), "%s%s/%s", image ? image : "", path[i], cmd) >=
+		    (int)sizeof(host))
+			return -ENAMETOOLONG;
+		if (access(host, X_OK) == 0)
+			return snprintf(buf, size, "%s/%s", path[i], cmd) < (int)size ? 0
+											: -ENAMETOOLONG;
+	}
+	return -ENOENT;
 }
 
 static int cmd_run(int argc, char **argv)
@@ -90,6 +118,16 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return usage();
+	char cmd[4096];
+	int rc = resolve_cmd(plan.image, argv[optind], cmd, sizeof(cmd));
+	if (rc < 0) {
+		log_warnx(rc == -EINVAL ? "run: %s: give an absolute path or a command name"
+		                        : "run: %s: not found in the sandbox's PATH "
+		                          "(/usr/local/bin:/usr/bin:/bin)",
+		          argv[optind]);
+		return 2;
+	}
+	argv[optind] = cmd;
 	ex.argv = (const char *const *)argv + optind;
 	ex.stdin_fd = 0;
 	ex.stdout_fd = 1;

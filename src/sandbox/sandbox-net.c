@@ -410,10 +410,18 @@ static int egress_ruleset(const struct sandbox_gateway_config *cfg, char *buf, s
 			return -E2BIG;
 		len += (size_t)n;
 	}
-	char port[96] = "";
-	if (cfg && cfg->server_port)
+	char port[96] = "", port_rst[96] = "";
+	if (cfg && cfg->server_port) {
 		snprintf(port, sizeof(port), "tcp dport %u reject with icmpx type admin-prohibited\n",
 			 cfg->server_port);
+		snprintf(port_rst, sizeof(port_rst), "tcp dport %u reject with tcp reset\n",
+			 cfg->server_port);
+	}
+	/* prerouting: a new TCP connection the policy refuses, or one to an
+	 * address without a route (no NAT), gets a reset at once: ICMP errors
+	 * (admin-prohibited, or the kernel's net-unreachable, a soft error for
+	 * TCP) are rate-limited, and a blocked connect then took seconds
+	 * (docs/sandbox.md).  The forward chain below stays the policy. */
 	return xsnprintf(
 		buf, size,
 		"table inet capture_egress {\n"
@@ -421,6 +429,13 @@ static int egress_ruleset(const struct sandbox_gateway_config *cfg, char *buf, s
 		" 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, 192.0.0.0/24,"
 		" 192.168.0.0/16, 198.18.0.0/15, 224.0.0.0/4, 240.0.0.0/4 } }\n"
 		" set resolvers4 { type ipv4_addr; %s%s%s }\n"
+		" chain prerouting { type filter hook prerouting priority filter; policy accept;\n"
+		"  iifname != \"csb*\" accept\n  meta l4proto != tcp accept\n"
+		"  ct state established,related accept\n"
+		"  ip daddr @resolvers4 tcp dport 53 accept\n"
+		"  %s"
+		"  ip daddr @deny4 reject with tcp reset\n"
+		"  meta nfproto ipv4 fib daddr oif missing reject with tcp reset\n }\n"
 		" chain input { type filter hook input priority filter; policy drop;\n"
 		"  iifname \"lo\" accept\n  ct state established,related accept\n"
 		"  iifname \"csb*\" reject with icmpx type admin-prohibited\n }\n"
@@ -435,7 +450,7 @@ static int egress_ruleset(const struct sandbox_gateway_config *cfg, char *buf, s
 		"  ip daddr @deny4 reject with icmpx type admin-prohibited\n"
 		"  accept\n }\n"
 		"}\n",
-		len ? "elements = { " : "", res, len ? " };" : "", port);
+		len ? "elements = { " : "", res, len ? " };" : "", port_rst, port);
 }
 
 /* ---- NAT to the uplink (gateway.nat) ----

@@ -19,6 +19,8 @@
  *   userns                  try unshare/clone/clone3 with CLONE_NEWUSER in children;
  *                           print "name errno"
  *   accept-peer PORT        accept connections forever, print "peer ADDR" for each
+ *   vsock                   socket/socketpair of AF_VSOCK and a socket of AF_INET;
+ *                           print "name errno" (0 = it worked)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -262,6 +264,22 @@ static int cmd_syscalls(void)
 	return 0;
 }
 
+/* vsock is not namespaced: the seccomp filter refuses the family. */
+static int cmd_vsock(void)
+{
+	int sv[2];
+	errno = 0;
+	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	printf("socket-vsock %d\n", fd < 0 ? errno : 0);
+	errno = 0;
+	int r = socketpair(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+	printf("socketpair-vsock %d\n", r < 0 ? errno : 0);
+	errno = 0;
+	int in = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	printf("socket-inet %d\n", in < 0 ? errno : 0);
+	return 0;
+}
+
 #if defined(__x86_64__)
 static long sys32(long nr, long a, long b, long c)
 {
@@ -405,6 +423,8 @@ int main(int argc, char **argv)
 		return cmd_syscalls32();
 	if (!strcmp(c, "userns"))
 		return cmd_userns();
+	if (!strcmp(c, "vsock"))
+		return cmd_vsock();
 	if (!strcmp(c, "accept-peer") && argc == 3)
 		return cmd_accept_peer(num(argv[2]));
 	if (!strcmp(c, "files") && argc == 4)

@@ -19,6 +19,17 @@ trap '"$cs" gateway down $gw >/dev/null 2>&1; "$cs" gateway down $gw-nat >/dev/n
 ip netns exec $gw nft list table inet capture_egress >/dev/null 2>&1; check "egress table" 0 $?
 check "forwarding" 1 "$(ip netns exec $gw cat /proc/sys/net/ipv4/ip_forward)"
 "$cs" run -- /bin/sh -c 'exit 7'; check "exit status" 7 $?
+# a command name is looked up in the sandbox's PATH; a relative path is refused
+"$cs" run -- sh -c 'exit 5'; check "command name" 5 $?
+check "command name's path" "64000" "$("$cs" run -- id -u)"
+"$cs" run -- ./sh -c true 2>/dev/null; check "relative path refused" 2 $?
+"$cs" run -- no-such-command-here 2>/dev/null; check "unknown name" 2 $?
+# vsock is refused by the seccomp filter (not namespaced: the host's)
+check "vsock refused" "97" "$("$cs" run -- /usr/bin/python3 -c 'import socket
+try:
+    socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM); print(0)
+except OSError as e:
+    print(e.errno)')"
 check "user" "64000" "$("$cs" run -- /usr/bin/id -u)"
 check "root with -r" "0" "$("$cs" run -r -- /usr/bin/id -u)"
 check "eth0 with -n" "eth0" "$("$cs" run -n -g $gw -- /bin/sh -c 'ls /sys/class/net | grep eth0')"
