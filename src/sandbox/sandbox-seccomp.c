@@ -111,7 +111,7 @@ static int add_rules(scmp_filter_ctx ctx, bool allow_userns)
 		if (nr == __NR_SCMP_ERROR)
 			continue;
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), nr, 1,
-				     SCMP_A0(SCMP_CMP_EQ, AF_VSOCK));
+				     SCMP_A0(SCMP_CMP_EQ, AF_VSOCK, 0));
 		if (r < 0 && r != -EDOM)
 			return r;
 	}
