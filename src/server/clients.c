@@ -994,13 +994,23 @@ static void bound_pending_input(struct srv *s)
 	}
 }
 
+/* Ends c for a framer error r (< 0): a message over the limit, or memory. */
+static bool framer_failed(struct srv *s, struct srv_client *c, int r)
+{
+	if (r >= 0)
+		return false;
+	drop(s, c, CAP_ERR_SOCKET_ERROR,
+	     r == -EMSGSIZE ? "message over the size limit" : "out of memory");
+	return true;
+}
+
 /* Handles every whole message c's framer holds.  Only a whole message is
  * activity: a sender that trickles bytes stays inactive. */
 static void drain_messages(struct srv *s, struct srv_client *c)
 {
 	const char *msg;
 	size_t len;
-	int r;
+	int r = 0;
 	bool any = false;
 	while (!c->dead && (r = cap_framer_next(&c->fr, &msg, &len)) == 1) {
 		struct cap_msg m;
@@ -1016,16 +1026,8 @@ static void drain_messages(struct srv *s, struct srv_client *c)
 		handle(s, c, &m);
 		cap_msg_clear(&m);
 	}
-	if (c->dead)
+	if (c->dead || framer_failed(s, c, r))
 		return;
-	if (r == -EMSGSIZE) {
-		drop(s, c, CAP_ERR_SOCKET_ERROR, "message over the size limit");
-		return;
-	}
-	if (r < 0) {
-		drop(s, c, CAP_ERR_SOCKET_ERROR, "out of memory");
-		return;
-	}
 	size_t pending = cap_framer_pending(&c->fr);
 	if (pending == 0)
 		c->partial_since = 0;
@@ -1063,15 +1065,8 @@ static void read_messages(struct srv *s, struct srv_client *c)
 			srv_client_close(s, c, CAP_ERR_CONNECTION_RESET, true);
 			return;
 		}
-		int r = cap_framer_feed(&c->fr, buf, (size_t)n);
-		if (r == -EMSGSIZE) {
-			drop(s, c, CAP_ERR_SOCKET_ERROR, "message over the size limit");
+		if (framer_failed(s, c, cap_framer_feed(&c->fr, buf, (size_t)n)))
 			return;
-		}
-		if (r < 0) {
-			drop(s, c, CAP_ERR_SOCKET_ERROR, "out of memory");
-			return;
-		}
 		drain_messages(s, c);
 	}
 	bound_pending_input(s);
