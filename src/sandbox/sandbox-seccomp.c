@@ -104,14 +104,16 @@ static int add_rules(scmp_filter_ctx ctx, bool allow_userns)
 	/* vsock is not namespaced: a socket of that family reaches the
 	 * hypervisor or the host through any vsock transport the host has,
 	 * past the sandbox's network namespace.  (On the i386 ABI a socketcall
-	 * passes its arguments in memory a filter cannot read: docs/sandbox.md.) */
+	 * passes its arguments in memory a filter cannot read: docs/sandbox.md.)
+	 * The kernel reads the family as an int: only its lower 32 bits are
+	 * compared, or AF_VSOCK with any upper bit set got a socket. */
 	static const char *const sock_calls[] = {"socket", "socketpair"};
 	for (size_t i = 0; i < ELEMENTSOF(sock_calls); i++) {
 		int nr = seccomp_syscall_resolve_name(sock_calls[i]);
 		if (nr == __NR_SCMP_ERROR)
 			continue;
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), nr, 1,
-				     SCMP_A0(SCMP_CMP_EQ, AF_VSOCK, 0));
+				     SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, AF_VSOCK));
 		if (r < 0 && r != -EDOM)
 			return r;
 	}

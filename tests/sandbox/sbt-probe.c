@@ -19,12 +19,15 @@
  *   userns                  try unshare/clone/clone3 with CLONE_NEWUSER in children;
  *                           print "name errno"
  *   accept-peer PORT        accept connections forever, print "peer ADDR" for each
- *   vsock                   socket/socketpair of AF_VSOCK and a socket of AF_INET;
- *                           print "name errno" (0 = it worked)
+ *   vsock                   socket/socketpair of AF_VSOCK (also with the upper 32
+ *                           bits of the family set: the kernel reads an int) and a
+ *                           socket of AF_INET; print "name errno" (0 = it worked)
+ *   vsock32                 socket(AF_VSOCK) through the i386 ABI (x86-64 only)
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -274,6 +277,17 @@ static int cmd_vsock(void)
 	errno = 0;
 	int r = socketpair(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
 	printf("socketpair-vsock %d\n", r < 0 ? errno : 0);
+#if ULONG_MAX > 0xffffffffUL
+	/* the kernel takes the family as an int: only a comparison of the
+	 * lower 32 bits of the argument sees AF_VSOCK here */
+	long hi = (long)(0x100000000UL | AF_VSOCK);
+	errno = 0;
+	long s = syscall(SYS_socket, hi, (long)(SOCK_STREAM | SOCK_CLOEXEC), 0L);
+	printf("socket-vsock-hi %d\n", s < 0 ? errno : 0);
+	errno = 0;
+	s = syscall(SYS_socketpair, hi, (long)(SOCK_STREAM | SOCK_CLOEXEC), 0L, sv);
+	printf("socketpair-vsock-hi %d\n", s < 0 ? errno : 0);
+#endif
 	errno = 0;
 	int in = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	printf("socket-inet %d\n", in < 0 ? errno : 0);
@@ -306,6 +320,16 @@ static int cmd_syscalls32(void)
 		long r = sys32(calls[i].nr, calls[i].a, calls[i].b, calls[i].c);
 		printf("%s %ld\n", calls[i].name, r < 0 && r > -4096 ? -r : 0);
 	}
+#endif
+	return 0;
+}
+
+/* socket(AF_VSOCK) by the i386 number (359): the filter covers that ABI too. */
+static int cmd_vsock32(void)
+{
+#if defined(__x86_64__)
+	long r = sys32(359, AF_VSOCK, SOCK_STREAM, 0);
+	printf("socket-vsock32 %ld\n", r < 0 && r > -4096 ? -r : 0);
 #endif
 	return 0;
 }
@@ -425,6 +449,8 @@ int main(int argc, char **argv)
 		return cmd_userns();
 	if (!strcmp(c, "vsock"))
 		return cmd_vsock();
+	if (!strcmp(c, "vsock32"))
+		return cmd_vsock32();
 	if (!strcmp(c, "accept-peer") && argc == 3)
 		return cmd_accept_peer(num(argv[2]));
 	if (!strcmp(c, "files") && argc == 4)

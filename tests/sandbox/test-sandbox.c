@@ -646,7 +646,15 @@ static void test_seccomp(void **state)
 	const char *vs[] = {SBT_PROBE, "vsock", NULL};
 	run_probe_as(sb, false, vs, out, sizeof(out));
 	fprintf(stderr, "%s", out);
-	assert_string_equal(out, "socket-vsock 97\nsocketpair-vsock 97\nsocket-inet 0\n");
+	assert_string_equal(out, "socket-vsock 97\nsocketpair-vsock 97\nsocket-vsock-hi 97\n"
+				 "socketpair-vsock-hi 97\nsocket-inet 0\n");
+#if defined(__x86_64__)
+	const char *vs32[] = {SBT_PROBE, "vsock32", NULL};
+	if (ia32) {
+		run_probe_as(sb, false, vs32, out, sizeof(out));
+		assert_string_equal(out, "socket-vsock32 97\n");
+	}
+#endif
 	/* default: user namespaces allowed (Chromium's sandbox) */
 	const char *userns[] = {SBT_PROBE, "userns", NULL};
 	run_probe_as(sb, false, userns, out, sizeof(out));
@@ -686,6 +694,7 @@ static void test_seccomp(void **state)
 	if (hv >= 0) {
 		close(hv);
 		assert_non_null(strstr(out, "socket-vsock 0\n"));
+		assert_non_null(strstr(out, "socket-vsock-hi 0\n"));
 	}
 	sbt_free(sb);
 	(void)state;
