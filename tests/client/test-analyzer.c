@@ -207,9 +207,37 @@ static void test_host_noise_shapes(void **state)
 	analyzer_free(a);
 }
 
+/* Chromium's IPv6 reachability probe (a connected UDP socket to Google
+ * Public DNS, port 443, no packet): excluded for that address and port only. */
+static void test_chromium_ipv6_probe(void **state)
+{
+	(void)state;
+	struct analyzer *a = NULL;
+	assert_int_equal(analyzer_new(CAPTURE_SRCDIR "/etc/exclusion", &a), 0);
+	assert_int_equal(analyzer_load_profile(a, "chromium"), 0);
+	static const char cr[] = "/usr/lib/chromium/chromium", probe[] = "[2001:4860:4860::8888]:443";
+	assert_false(bad(a, "chromium", CAP_EV_CONNECTION, "udp-connection", "", probe, "[::]:54077"));
+	assert_false(bad(a, "chromium", CAP_EV_CONNECTION, "udp-connection-closed", "", probe,
+	                 "[::]:54077"));
+	assert_false(bad(a, "chromium", CAP_EV_CONNECTION, "udp-connection", cr, probe, "[::]:1"));
+	/* any other address, port, protocol or program stays reported */
+	assert_true(bad(a, "chromium", CAP_EV_CONNECTION, "udp-connection", "",
+	                "[2001:4860:4860::8844]:443", "[::]:1"));
+	assert_true(bad(a, "chromium", CAP_EV_CONNECTION, "udp-connection", "",
+	                "[2001:4860:4860::8888]:4443", "[::]:1"));
+	assert_true(bad(a, "chromium", CAP_EV_CONNECTION, "udp-connection", "", "8.8.8.8:443",
+	                "0.0.0.0:1"));
+	assert_true(bad(a, "chromium", CAP_EV_CONNECTION, "tcp-connection", "/tmp/dropper", probe,
+	                "[::]:1"));
+	assert_true(bad(a, "chromium", CAP_EV_CONNECTION, "udp-connection", "/tmp/dropper", probe,
+	                "[::]:1"));
+	analyzer_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_chromium_ipv6_probe),
 	    cmocka_unit_test(test_pushed),
 	    cmocka_unit_test(test_clear),
 	    cmocka_unit_test(test_host_noise_shapes),

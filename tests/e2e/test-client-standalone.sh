@@ -18,7 +18,10 @@ while read -r addr name; do args+=(--host "$addr=$name"); done < <(BUILD="$build
 W=http://www.capture-test.example
 E=http://evil.capture-test.example
 
-"$client" --help | grep -q -- "--visit URL" || fail "--help does not list --visit"
+# (not `--help | grep -q`: with pipefail, grep's early exit can SIGPIPE the
+# client and fail the pipeline)
+help=$("$client" --help)
+grep -q -- "--visit URL" <<<"$help" || fail "--help does not list --visit"
 "$client" --bogus >/dev/null 2>&1; [ $? = 2 ] || fail "a bad option must exit 2"
 "$client" --visit 'not a url' 2>/dev/null; [ $? = 2 ] || fail "a bad URL must exit 2"
 out=$("$client" -s 127.0.0.1 --visit "$W/" 2>&1); [ $? = 2 ] || fail "-s with --visit must exit 2"
