@@ -397,6 +397,16 @@ static int run_cmd(const char *const *argv, const char *input)
 	return run_cmd_out(argv, input, NULL, 0);
 }
 
+/* net.ipv4.icmp_ratemask of the gateway netns (a per-netns sysctl): the
+ * default, 0x1818 (types 3, 4, 11, 12), without 3, destination unreachable.
+ * Every unreachable the gateway sends answers a sandbox (the egress policy's
+ * rejects, the kernel's net-unreachable; from the uplink side everything is
+ * dropped without an answer), and a rate-limited one left a blocked UDP send
+ * with no answer at all: the kernel allowed 6 a second per sandbox
+ * (icmp_ratelimit) and 50 at once over all (icmp_msgs_burst), so 7 of 20
+ * sends to a LAN address timed out (docs/sandbox.md). */
+#define GATEWAY_ICMP_RATEMASK "6160"
+
 static int egress_ruleset(const struct sandbox_gateway_config *cfg, char *buf, size_t size)
 {
 	char res[256] = "";
@@ -418,10 +428,13 @@ static int egress_ruleset(const struct sandbox_gateway_config *cfg, char *buf, s
 			 cfg->server_port);
 	}
 	/* prerouting: a new TCP connection the policy refuses, or one to an
-	 * address without a route (no NAT), gets a reset at once: ICMP errors
-	 * (admin-prohibited, or the kernel's net-unreachable, a soft error for
-	 * TCP) are rate-limited, and a blocked connect then took seconds
-	 * (docs/sandbox.md).  The forward chain below stays the policy. */
+	 * address without a route (no NAT), gets a reset at once (the kernel's
+	 * net-unreachable is a soft error for TCP: a blocked connect waited 7 s
+	 * for SYN retries); any other protocol gets admin-prohibited, a hard
+	 * error for UDP where net-unreachable is ignored (an unconnected DNS
+	 * query waited for its timeout).  The ICMP is not rate-limited: see
+	 * GATEWAY_ICMP_RATEMASK.  The forward chain below stays the policy
+	 * (docs/sandbox.md). */
 	return xsnprintf(
 		buf, size,
 		"table inet capture_egress {\n"
@@ -430,12 +443,16 @@ static int egress_ruleset(const struct sandbox_gateway_config *cfg, char *buf, s
 		" 192.168.0.0/16, 198.18.0.0/15, 224.0.0.0/4, 240.0.0.0/4 } }\n"
 		" set resolvers4 { type ipv4_addr; %s%s%s }\n"
 		" chain prerouting { type filter hook prerouting priority filter; policy accept;\n"
-		"  iifname != \"csb*\" accept\n  meta l4proto != tcp accept\n"
+		"  iifname != \"csb*\" accept\n"
 		"  ct state established,related accept\n"
+		"  ip daddr @resolvers4 udp dport 53 accept\n"
 		"  ip daddr @resolvers4 tcp dport 53 accept\n"
 		"  %s"
-		"  ip daddr @deny4 reject with tcp reset\n"
-		"  meta nfproto ipv4 fib daddr oif missing reject with tcp reset\n }\n"
+		"  ip daddr @deny4 meta l4proto tcp reject with tcp reset\n"
+		"  ip daddr @deny4 reject with icmpx type admin-prohibited\n"
+		"  meta nfproto ipv4 fib daddr oif missing meta l4proto tcp reject with tcp reset\n"
+		"  meta nfproto ipv4 fib daddr oif missing"
+		" reject with icmpx type admin-prohibited\n }\n"
 		" chain input { type filter hook input priority filter; policy drop;\n"
 		"  iifname \"lo\" accept\n  ct state established,related accept\n"
 		"  iifname \"csb*\" reject with icmpx type admin-prohibited\n }\n"
@@ -646,7 +663,9 @@ static int gateway_create(const char *name, const struct sandbox_gateway_config 
 	const char *add[] = {"/usr/sbin/ip", "netns", "add", name, NULL};
 	const char *lo[] = {"/usr/sbin/ip", "-n", name, "link", "set", "lo", "up", NULL};
 	const char *fwd[] = {"/usr/sbin/ip", "netns", "exec", name, "/bin/sh", "-c",
-			     "echo 1 > /proc/sys/net/ipv4/ip_forward", NULL};
+			     "echo 1 > /proc/sys/net/ipv4/ip_forward && echo " GATEWAY_ICMP_RATEMASK
+			     " > /proc/sys/net/ipv4/icmp_ratemask",
+			     NULL};
 	const char *nft[] = {"/usr/sbin/ip", "netns", "exec", name, "/usr/sbin/nft", "-f", "-", NULL};
 	if ((r = run_cmd(add, NULL)) < 0)
 		return r;

@@ -5,6 +5,11 @@
  *   cat PATH                copy PATH to stdout
  *   write PATH TEXT         create PATH with TEXT
  *   connect ADDR PORT MS    exit 0 connected, 1 refused/unreachable, 2 timeout, 3 other
+ *   udp ADDR PORT N MS      N datagrams, each from its own connected socket, each
+ *                           waiting MS for an answer or an error; print "blocked B
+ *                           refused R timeout T answered A other O" (blocked:
+ *                           EHOSTUNREACH/ENETUNREACH/EACCES, the gateway's reject;
+ *                           refused: ECONNREFUSED, the peer's port unreachable)
  *   listen PORT             accept and close connections forever
  *   forkbomb                fork until refused; exit 0 when a fork failed with EAGAIN
  *   membomb MB              allocate and touch MB MiB; exit 0 if it all worked
@@ -93,6 +98,45 @@ static int cmd_connect(const char *addr, long port, long ms)
 	if (err == 0)
 		return 0;
 	return err == ECONNREFUSED || err == ENETUNREACH || err == EHOSTUNREACH || err == EACCES ? 1 : 3;
+}
+
+/* One datagram on a connected socket: 0 answered, 1 blocked (EHOSTUNREACH,
+ * ENETUNREACH, EACCES), 2 no answer within ms, 3 other, 4 refused (ECONNREFUSED). */
+static int udp_once(const struct sockaddr_in *sa, long ms)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 ||
+	    send(fd, "x", 1, 0) != 1) {
+		if (fd >= 0)
+			close(fd);
+		return 3;
+	}
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	int r = poll(&p, 1, (int)ms);
+	char buf[64];
+	ssize_t n = r > 0 ? recv(fd, buf, sizeof(buf), MSG_DONTWAIT) : -1;
+	int err = errno;
+	close(fd);
+	if (r == 0)
+		return 2;
+	if (n >= 0)
+		return 0;
+	if (err == ECONNREFUSED)
+		return 4;
+	return err == EHOSTUNREACH || err == ENETUNREACH || err == EACCES ? 1 : 3;
+}
+
+static int cmd_udp(const char *addr, long port, long count, long ms)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+		return 64;
+	int n[5] = {0};
+	for (long i = 0; i < count; i++)
+		n[udp_once(&sa, ms)]++;
+	printf("blocked %d refused %d timeout %d answered %d other %d\n", n[1], n[4], n[2], n[0],
+	       n[3]);
+	return 0;
 }
 
 static int cmd_listen(long port)
@@ -429,6 +473,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(c, "connect") && argc == 5)
 		return cmd_connect(argv[2], num(argv[3]), num(argv[4]));
+	if (!strcmp(c, "udp") && argc == 6)
+		return cmd_udp(argv[2], num(argv[3]), num(argv[4]), num(argv[5]));
 	if (!strcmp(c, "listen") && argc == 3)
 		return cmd_listen(num(argv[2]));
 	if (!strcmp(c, "forkbomb"))

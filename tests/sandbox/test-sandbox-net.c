@@ -142,6 +142,17 @@ static int try_connect(struct sandbox *sb, const char *addr, const char *port)
 	return WEXITSTATUS(st);
 }
 
+/* `probe udp ADDR PORT n 1500` inside sb: its summary line in out. */
+static void try_udp(struct sandbox *sb, const char *addr, const char *port, const char *n,
+		    char *out, size_t len)
+{
+	const char *argv[] = {SBT_PROBE, "udp", addr, port, n, "1500", NULL};
+	int st;
+	assert_int_equal(sbt_run(sb, argv, NULL, out, len, 60000, &st), 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	fprintf(stderr, "udp %s:%s x%s -> %s", addr, port, n, out);
+}
+
 static void test_public_reachable(void **state)
 {
 	struct sandbox *sb = build_net(true);
@@ -150,6 +161,12 @@ static void test_public_reachable(void **state)
 	assert_int_equal(try_connect(sb, "198.51.100.10", "80"), 0);
 	/* the configured resolver, on port 53 only */
 	assert_int_equal(try_connect(sb, "192.168.77.10", "53"), 0);
+	/* UDP passes too: the peer's own port unreachable (nothing listens) */
+	char out[128];
+	try_udp(sb, "198.51.100.10", "9", "1", out, sizeof(out));
+	assert_string_equal(out, "blocked 0 refused 1 timeout 0 answered 0 other 0\n");
+	try_udp(sb, "192.168.77.10", "53", "1", out, sizeof(out));
+	assert_string_equal(out, "blocked 0 refused 1 timeout 0 answered 0 other 0\n");
 	sbt_free(sb);
 	(void)state;
 }
@@ -170,6 +187,17 @@ static void test_denied(void **state)
 	assert_int_equal(try_connect(a, "198.51.100.10", "7070"), 1);
 	assert_int_equal(try_connect(a, sandbox_gateway_address(a), HOST_PORT), 1);
 	assert_int_equal(try_connect(a, "198.51.100.1", HOST_PORT), 1);
+	/* UDP is refused at once too (admin-prohibited: EHOSTUNREACH), every
+	 * time: the kernel rate-limits ICMP errors (6 a second per sandbox, 50
+	 * at once), so a burst of 20 to a routed LAN address had 7 sends
+	 * without any answer, and the kernel's net-unreachable for an address
+	 * without a route is a soft error UDP ignores (every send timed out) */
+	char out[128];
+	const char *udp_dst[] = {"192.168.77.10", "10.0.0.1", "192.0.2.1"};
+	for (size_t k = 0; k < sizeof(udp_dst) / sizeof(udp_dst[0]); k++) {
+		try_udp(a, udp_dst[k], "9", "20", out, sizeof(out));
+		assert_string_equal(out, "blocked 20 refused 0 timeout 0 answered 0 other 0\n");
+	}
 	/* the host: loopback services and every address it has */
 	assert_int_equal(try_connect(a, "127.0.0.1", HOST_PORT), 1);
 	struct ifaddrs *ifa, *i;
