@@ -478,6 +478,7 @@ static int egress_ruleset(const struct sandbox_gateway_config *cfg, char *buf, s
  *  out of uplink0                       table ip capture_nat_NAME: masquerade
  *                                       4k/30 out of DEV, forward capup<k> -> DEV
  *                                       only, nothing from capup<k> to the host
+ *                                       (refused: TCP reset, admin-prohibited)
  * Sandbox traffic first passes the egress policy in the gateway (forward),
  * so denied destinations never reach the uplink.  State for the teardown is
  * in /run/capture/gateway-NAME.nat. */
@@ -599,18 +600,26 @@ static int nat_create(const char *name, const struct sandbox_gateway_config *cfg
 		 host, up, up, up, dev);
 	if ((r = ns_sh(ns, cmd, NULL, 0)) < 0)
 		return r;
+	/* from the sandboxes to the host itself or past another device:
+	 * refused at once (a drop made a connect time out); the ICMP for
+	 * other protocols is rate-limited by the host's own settings */
+	char refuse[160];
+	snprintf(refuse, sizeof(refuse),
+		 "  iifname \"%s\" meta l4proto tcp reject with tcp reset\n"
+		 "  iifname \"%s\" reject with icmp type admin-prohibited\n",
+		 up, up);
 	char rules[2048];
 	if ((r = xsnprintf(rules, sizeof(rules),
 			   "table ip %s {\n"
 			   " chain postrouting { type nat hook postrouting priority srcnat; policy accept;\n"
 			   "  ip saddr %s oifname \"%s\" masquerade\n }\n"
 			   " chain forward { type filter hook forward priority filter; policy accept;\n"
-			   "  iifname \"%s\" oifname \"%s\" accept\n  iifname \"%s\" drop\n"
+			   "  iifname \"%s\" oifname \"%s\" accept\n%s"
 			   "  oifname \"%s\" ct state established,related accept\n  oifname \"%s\" drop\n }\n"
 			   " chain input { type filter hook input priority filter; policy accept;\n"
-			   "  iifname \"%s\" ct state established,related accept\n  iifname \"%s\" drop\n }\n"
+			   "  iifname \"%s\" ct state established,related accept\n%s }\n"
 			   "}\n",
-			   table, net, dev, up, dev, up, up, up, up, up)) < 0)
+			   table, net, dev, up, dev, refuse, up, up, up, refuse)) < 0)
 		return r;
 	const char *nft[] = {"/usr/sbin/nft", "-f", "-", NULL};
 	if ((r = ns_cmd(ns, nft, rules, NULL, 0)) < 0)

@@ -382,19 +382,27 @@ static int send_options(struct srv *s, struct srv_client *c)
 
 static void drain_messages(struct srv *s, struct srv_client *c);
 
+/* The address part of a peer string ("10.1.1.2:5000", "[::1]:5000"). */
+static bool same_host(const char *a, const char *b)
+{
+	const char *ca = strrchr(a, ':'), *cb = strrchr(b, ':');
+	return ca && cb && ca - a == cb - b && strncmp(a, b, (size_t)(ca - a)) == 0;
+}
+
 /* reconnect, as the original server does it: the client object that has
- * these ids (its socket lost, or not yet noticed lost) moves onto the new
- * connection with its visit state; the new object goes.  Returns false if
- * there is none (then it is a connect). */
+ * these ids moves onto the new connection with its visit state; the new
+ * object goes.  Only a client whose socket the server saw end, and only
+ * from the same host: without authentication (TLS, the farm) a peer could
+ * otherwise take over another's visit.  Returns false if there is none
+ * (then it is a connect). */
 static bool adopt(struct srv *s, struct srv_client *c, const char *name)
 {
 	struct srv_client *o = s->clients;
-	while (o && (o == c || o->dead || strcmp(o->name, name) != 0))
+	while (o && (o == c || o->dead || o->fd >= 0 || strcmp(o->name, name) != 0 ||
+	             !same_host(o->peer, c->peer)))
 		o = o->next;
 	if (!o)
 		return false;
-	if (o->fd >= 0)
-		detach(s, o); /* the old socket was still open: half-open */
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &o->w};
 	if (epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
 		log_warn("client %s: reconnect", c->label);
