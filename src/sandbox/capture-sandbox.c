@@ -12,11 +12,14 @@
  *                                         user namespaces denied),
  *                                         wait, revert; exits with CMD's status.
  *                                         CMD is an absolute path, or a name looked up
- *                                         in the sandbox's PATH (/usr/local/bin,
- *                                         /usr/bin, /bin) inside its root
+ *                                         in the sandbox's PATH (SANDBOX_PATH) inside
+ *                                         the sandbox once built (sandbox_find_command:
+ *                                         the image's symlinks, binds); a relative
+ *                                         path or an unknown name exits 2
  * Used by test scripts of other areas (the test web attaches to the gateway).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -31,8 +34,8 @@ static int usage(void)
 			"       capture-sandbox gateway down [NAME]\n"
 			"       capture-sandbox run [-n] [-r] [-S] [-U] [-i IMAGE] [-g GWNETNS] -- CMD "
 			"[ARGS...]\n"
-			"CMD: an absolute path, or a name in the sandbox's PATH "
-			"(/usr/local/bin:/usr/bin:/bin)\n");
+			"CMD: an absolute path inside the sandbox, or a name looked up in its "
+			"PATH (" SANDBOX_PATH ") in its root (the image with -i)\n");
 	return 2;
 }
 
@@ -59,29 +62,6 @@ static int cmd_gateway(int argc, char **argv)
 		return 1;
 	}
 	return 0;
-}
-
-/* CMD as the sandbox will find it: an absolute path as it is; a bare name
- * in the sandbox's PATH (sandbox-run.c), looked up inside its root (the
- * image, or the host's "/"); a relative path is refused (the sandbox has
- * no working folder of ours). */
-static int resolve_cmd(const char *image, const char *cmd, char *buf, size_t size)
-{
-	static const char *const path[] = {"/usr/local/bin", "/usr/bin", "/bin"};
-	if (cmd[0] == '/')
-		return snprintf(buf, size, "%s", cmd) < (int)size ? 0 : -ENAMETOOLONG;
-	if (!cmd[0] || strchr(cmd, '/'))
-		return -EINVAL;
-	for (size_t i = 0; i < sizeof(path) / sizeof(path[0]); i++) {
-		char host[4096];
-		if (snprintf(host, sizeof(host), "%s%s/%s", image ? image : "", path[i], cmd) >=
-		    (int)sizeof(host))
-			return -ENAMETOOLONG;
-		if (access(host, X_OK) == 0)
-			return snprintf(buf, size, "%s/%s", path[i], cmd) < (int)size ? 0
-											: -ENAMETOOLONG;
-	}
-	return -ENOENT;
 }
 
 static int cmd_run(int argc, char **argv)
@@ -118,16 +98,12 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return usage();
-	char cmd[4096];
-	int rc = resolve_cmd(plan.image, argv[optind], cmd, sizeof(cmd));
-	if (rc < 0) {
-		log_warnx(rc == -EINVAL ? "run: %s: give an absolute path or a command name"
-		                        : "run: %s: not found in the sandbox's PATH "
-		                          "(/usr/local/bin:/usr/bin:/bin)",
-		          argv[optind]);
+	/* a relative path means nothing inside (no working folder of ours) */
+	const char *name = argv[optind];
+	if (name[0] != '/' && (!name[0] || strchr(name, '/'))) {
+		log_warnx("run: %s: give an absolute path or a command name", name);
 		return 2;
 	}
-	argv[optind] = cmd;
 	ex.argv = (const char *const *)argv + optind;
 	ex.stdin_fd = 0;
 	ex.stdout_fd = 1;
@@ -138,6 +114,17 @@ static int cmd_run(int argc, char **argv)
 	if (r < 0) {
 		log_warnx("sandbox: step %s (%s): %s", e.step, e.detail, strerror(e.err));
 		return 1;
+	}
+	/* a name is looked up in the sandbox's own view (its image, binds) */
+	char cmd[PATH_MAX];
+	if (name[0] != '/') {
+		r = sandbox_find_command(sb, name, cmd, sizeof(cmd));
+		if (r < 0) {
+			log_warnx("run: %s: not found in the sandbox's PATH (" SANDBOX_PATH ")", name);
+			sandbox_free(sb);
+			return 2;
+		}
+		argv[optind] = cmd;
 	}
 	struct sandbox_process p;
 	int status = 0;

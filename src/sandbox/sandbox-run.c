@@ -404,7 +404,7 @@ static int append_str(struct spawn_req *rq, const char *s)
 static int build_req(struct sandbox *sb, const struct sandbox_exec *ex, struct spawn_req *rq)
 {
 	char home[PATH_MAX + 8], user[64 + 8];
-	const char *defenv[] = {home, user, "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
+	const char *defenv[] = {home, user, "PATH=" SANDBOX_PATH, "LANG=C.UTF-8",
 				"SHELL=/bin/sh", NULL};
 	snprintf(home, sizeof(home), "HOME=%s", ex->as_root ? "/root" : sb->home);
 	snprintf(user, sizeof(user), "USER=%s", ex->as_root ? "root" : strrchr(sb->home, '/') + 1);
@@ -536,6 +536,33 @@ void sandbox_process_done(struct sandbox_process *p)
 }
 
 /* ---- copy in / out ---- */
+
+int sandbox_find_command(struct sandbox *sb, const char *name, char *buf, size_t len)
+{
+	if (!name[0] || strchr(name, '/'))
+		return -EINVAL;
+	/* RESOLVE_IN_ROOT: an absolute symlink (/usr/bin/awk ->
+	 * /etc/alternatives/awk) is the image's, not the host's */
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+	for (const char *d = SANDBOX_PATH; *d;) {
+		size_t n = strcspn(d, ":");
+		char path[PATH_MAX];
+		int k = snprintf(path, sizeof(path), "%.*s/%s", (int)n, d, name);
+		d += n + (d[n] == ':');
+		if (n == 0 || k < 0 || (size_t)k >= sizeof(path))
+			continue;
+		_cleanup_close_ int fd = (int)syscall(SYS_openat2, sb->root_fd, path + 1, &how, sizeof(how));
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111))
+			continue;
+		if ((size_t)k >= len)
+			return -ENAMETOOLONG;
+		memcpy(buf, path, (size_t)k + 1);
+		return 0;
+	}
+	return -ENOENT;
+}
 
 static int open_inside(struct sandbox *sb, const char *path, int flags, mode_t mode)
 {

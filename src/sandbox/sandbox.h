@@ -46,6 +46,7 @@ struct monitor_target;
 #define SANDBOX_MAX_HOSTS 32
 #define SANDBOX_MAX_MASKS 64
 #define SANDBOX_MAX_FDS 16 /* extra fds passed to a spawned process */
+#define SANDBOX_PATH "/usr/local/bin:/usr/bin:/bin" /* PATH of the default environment */
 
 /* A read-only bind mount of a host path (file or directory) into the sandbox. */
 struct sandbox_bind {
@@ -241,6 +242,13 @@ struct sandbox_process {
 	int pidfd;	/* owned by the caller; POLLIN when it exits */
 	int status_fd;	/* owned by the caller; readable once it exits (see sandbox_process_wait) */
 };
+
+/* The absolute path inside the sandbox of the command `name` (no '/'):
+ * the first directory of SANDBOX_PATH where, seen from the sandbox's root
+ * (its image or the host's "/", binds and masks; symlinks resolved inside),
+ * it is a regular file with an execute bit.  -EINVAL for a name with '/',
+ * -ENOENT if there is none, -ENAMETOOLONG if buf is too small. */
+int sandbox_find_command(struct sandbox *sb, const char *name, char *buf, size_t len);
 
 /* Starts a process inside: pid 1 forks it (so fork ancestry from pid 1 holds),
  * it joins the child cgroup (CLONE_INTO_CGROUP), drops to the plan's

@@ -11,7 +11,8 @@ mkdir -p /run/capture
 exec 9>>/run/capture/sandbox-test.lock
 flock 9
 check() { if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1: expected [$2] got [$3]"; fail=1; fi; }
-trap '"$cs" gateway down $gw >/dev/null 2>&1; "$cs" gateway down $gw-nat >/dev/null 2>&1; ip netns del sbt-cli-up 2>/dev/null' EXIT
+img=/run/capture/sbt-cli-image
+trap '"$cs" gateway down $gw >/dev/null 2>&1; "$cs" gateway down $gw-nat >/dev/null 2>&1; ip netns del sbt-cli-up 2>/dev/null; rm -rf $img' EXIT
 
 "$cs" gateway down $gw
 "$cs" gateway up $gw; check "gateway up" 0 $?
@@ -24,6 +25,18 @@ check "forwarding" 1 "$(ip netns exec $gw cat /proc/sys/net/ipv4/ip_forward)"
 check "command name's path" "64000" "$("$cs" run -- id -u)"
 "$cs" run -- ./sh -c true 2>/dev/null; check "relative path refused" 2 $?
 "$cs" run -- no-such-command-here 2>/dev/null; check "unknown name" 2 $?
+"$cs" 2>&1 | grep -q "or a name looked up in its PATH"; check "usage names the lookup" 0 $?
+# ... in the sandbox's own root: in an image whose command is an absolute
+# symlink (as Debian's alternatives are) the link is the image's, not the
+# host's (this host has no /etc/alternatives/sbt-alt), and a name only the
+# host has is not found
+rm -rf $img && mkdir -p $img/usr/bin $img/etc/alternatives $img/usr/local/bin &&
+	cp "${SBT_PROBE_STATIC:?}" $img/usr/bin/sbt-real &&
+	ln -s /etc/alternatives/sbt-alt $img/usr/bin/sbt-alt &&
+	ln -s /usr/bin/sbt-real $img/etc/alternatives/sbt-alt
+check "name in the image, absolute symlinks" "64000" \
+	"$("$cs" run -i $img -- sbt-alt id | cut -d' ' -f1)"
+"$cs" run -i $img -- sh -c true 2>/dev/null; check "host's name not in the image" 2 $?
 # vsock is refused by the seccomp filter (not namespaced: the host's)
 check "vsock refused" "97" "$("$cs" run -- /usr/bin/python3 -c 'import socket
 try:
