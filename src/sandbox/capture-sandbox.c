@@ -120,7 +120,8 @@ static int cmd_run(int argc, char **argv)
 	if (name[0] != '/') {
 		r = sandbox_find_command(sb, name, cmd, sizeof(cmd));
 		if (r < 0) {
-			log_warnx("run: %s: not found in the sandbox's PATH (" SANDBOX_PATH ")", name);
+			log_warnx("run: %s: not found in the sandbox's PATH (" SANDBOX_PATH ")",
+				  name);
 			sandbox_free(sb);
 			return 2;
 		}

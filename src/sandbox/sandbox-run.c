@@ -404,8 +404,8 @@ static int append_str(struct spawn_req *rq, const char *s)
 static int build_req(struct sandbox *sb, const struct sandbox_exec *ex, struct spawn_req *rq)
 {
 	char home[PATH_MAX + 8], user[64 + 8];
-	const char *defenv[] = {home, user, "PATH=" SANDBOX_PATH, "LANG=C.UTF-8",
-				"SHELL=/bin/sh", NULL};
+	const char *defenv[] = {home, user, "PATH=" SANDBOX_PATH, "LANG=C.UTF-8", "SHELL=/bin/sh",
+				NULL};
 	snprintf(home, sizeof(home), "HOME=%s", ex->as_root ? "/root" : sb->home);
 	snprintf(user, sizeof(user), "USER=%s", ex->as_root ? "root" : strrchr(sb->home, '/') + 1);
 	const char *const *envp = ex->envp ? ex->envp : defenv;
@@ -552,7 +552,8 @@ int sandbox_find_command(struct sandbox *sb, const char *name, char *buf, size_t
 		d += n + (d[n] == ':');
 		if (n == 0 || k < 0 || (size_t)k >= sizeof(path))
 			continue;
-		_cleanup_close_ int fd = (int)syscall(SYS_openat2, sb->root_fd, path + 1, &how, sizeof(how));
+		_cleanup_close_ int fd =
+		    (int)syscall(SYS_openat2, sb->root_fd, path + 1, &how, sizeof(how));
 		struct stat st;
 		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111))
 			continue;
