@@ -18,6 +18,7 @@
 #include "client.h"
 #include "exclusion.h"
 #include "log.h"
+#include "visitor.h"
 
 #define MAX_PROFILES 16
 #define MAX_PUSHED 4096
@@ -98,6 +99,26 @@ bool analyzer_has_profile(const struct analyzer *a, const char *name)
 	return profile_name_ok(name) &&
 	       snprintf(path, sizeof(path), "%s/%s", a->dir, name) < (int)sizeof(path) &&
 	       stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+size_t analyzer_warn_unprofiled(const struct analyzer *a, const struct visitor *vis)
+{
+	const struct visitor_app *app;
+	size_t n = 0;
+	for (size_t i = 0; (app = visitor_app_at(vis, i)); i++) {
+		char profile[VISITOR_NAME_MAX];
+		visitor_profile(app, profile, sizeof(profile));
+		if (analyzer_has_profile(a, profile))
+			continue;
+		log_warnx("application %s has no exclusion lists (%s/%s/): what it does when it "
+			  "starts counts as unauthorized, so every page it opens may come out "
+			  "malicious; `capture-client --calibrate --program %s` prints the lines "
+			  "to write there (scripts/calibrate; docs/exclusion-lists.md, "
+			  "\"Calibration\")",
+			  app->name, a->dir, profile, app->name);
+		n++;
+	}
+	return n;
 }
 
 int analyzer_load_profile(struct analyzer *a, const char *name)

@@ -7,6 +7,7 @@
  *   visitor          visitor.c    application plugins (own thread per visit)
  *   analyzer         analyzer.c   exclusion lists, attribution, verdict
  *   collector        collector.c  evidence zip (modified files, pcap, screenshots)
+ *   report           report.c     items, algorithm and upload parts sent back
  *   options          options.c    command line, --help
  * Everything but the visitor runs in one epoll loop in the main thread.
  */
@@ -93,6 +94,14 @@ void analyzer_free(struct analyzer *a);
 int analyzer_load_profile(struct analyzer *a, const char *profile);
 /* Does <dir>/<profile>/ exist (the application has exclusion lists)? */
 bool analyzer_has_profile(const struct analyzer *a, const char *profile);
+struct visitor;
+/* Warns (log_warnx) once for every application of vis that has no exclusion
+ * lists (no <dir>/<its profile>/, visitor_profile()): what it does on its
+ * own when it starts counts as unauthorized, so every page it opens may come
+ * out malicious.  The warning names the command that prints the lines to
+ * write there (capture-client --calibrate --program NAME).  Returns how
+ * many. */
+size_t analyzer_warn_unprofiled(const struct analyzer *a, const struct visitor *vis);
 /* Adds a rule the server pushed (file-/process-/registry-exclusion) to every
  * profile, loaded or loaded later.  A rule identical to one pushed before is
  * a no-op (returns 0): the server sends its lists again after every

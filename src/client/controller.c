@@ -9,16 +9,17 @@
  * Visit life cycle (server mode, as the original client):
  *   visit-event (group) -> monitors start -> visit-event start -> visitor
  *   thread -> every unauthorized event is sent as a system-event at once
- *   (dac with more than one URL: the first one aborts the group) -> thread
- *   done -> monitors stop (drain, end-of-visit scans) -> evidence zip upload
- *   -> visit-event finish (or error) with one item per URL.
+ *   (a group of more than one URL reported as dac: the first one aborts
+ *   it) -> thread done -> monitors stop (drain, end-of-visit scans) ->
+ *   evidence zip upload -> visit-event finish (or error) with one item per
+ *   URL.  The items, the algorithm named and the upload parts are made as
+ *   an original server needs them by report.c.
  * Revert: the server closes the connection after a malicious visit (there
  * is no reset message).  Then, and whenever the connection ends otherwise,
  * the sandbox is thrown away and the one built ahead takes its place, the
  * monitors are made anew for it and the client connects again.
  */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -49,6 +50,7 @@
 #include "monitors/mon-file.h"
 #include "monitors/mon-network.h"
 #include "proctable.h"
+#include "report.h"
 #include "sandbox.h"
 #include "visitor.h"
 
@@ -63,8 +65,6 @@ enum { TAG_SOCK = 1, TAG_SIGNAL, TAG_DONE, TAG_MON = 16 };
 #define LIMIT_MEMORY 0x2u
 #define LIMIT_DISK 0x4u
 
-#define PART_BYTES 8192       /* raw bytes per upload part, as the original (NG loses
-                                * parts over ~12 KiB) */
 #define SEND_QUEUE_MAX (256u << 20)
 
 struct visit {
@@ -72,12 +72,11 @@ struct visit {
 	char *program;
 	const struct visitor_app *app;
 	char profile[VISITOR_NAME_MAX]; /* exclusion profile (analyzer), lower case */
-	enum cap_algorithm algorithm;
+	enum cap_algorithm algorithm;	     /* visited with (the plugin's) */
+	enum cap_algorithm report_algorithm; /* named to the server (report_algorithm()) */
 	struct visit_group g;
 	struct visit_url *urls;
-	char **url_strs;
-	char **ids; /* the server's item ids, echoed back (NULL entries if absent) */
-	char **wires; /* the items' urls as they arrived, echoed back (NULL: as url) */
+	struct report_items items; /* the server's items: urls, ids, urls as they arrived */
 	uint32_t unattributed; /* bulk: unauthorized events no URL could be tied to */
 	bool *url_mal;
 	atomic_bool abort;
@@ -428,15 +427,7 @@ static void visit_free(struct visit *v)
 {
 	if (!v)
 		return;
-	for (size_t i = 0; v->url_strs && i < v->g.n_urls; i++)
-		free(v->url_strs[i]);
-	for (size_t i = 0; v->ids && i < v->g.n_urls; i++)
-		free(v->ids[i]);
-	for (size_t i = 0; v->wires && i < v->g.n_urls; i++)
-		free(v->wires[i]);
-	free(v->url_strs);
-	free(v->ids);
-	free(v->wires);
+	report_items_clear(&v->items);
 	free(v->urls);
 	free(v->url_mal);
 	free(v->identifier);
@@ -525,8 +516,9 @@ static void on_event(void *userdata, const struct cap_event *ev)
 	} else {
 		print_csv(stdout, f, ELEMENTSOF(f));
 	}
-	/* dac: the first event decides a group of more than one URL */
-	if (v->algorithm == CAP_ALG_DAC && v->g.n_urls > 1 && !atomic_load(&v->abort)) {
+	/* reported as dac: the first event decides a group of more than one URL
+	   (the original server splits it and visits the halves again) */
+	if (v->report_algorithm == CAP_ALG_DAC && v->g.n_urls > 1 && !atomic_load(&v->abort)) {
 		atomic_store(&v->abort, true);
 		v->aborted = true;
 	}
@@ -556,7 +548,7 @@ static int send_visit(struct client *c, enum cap_visit_type type, uint32_t error
 	mv->identifier = v->identifier;
 	mv->program = v->program;
 	mv->type = type;
-	mv->algorithm = v->algorithm;
+	mv->algorithm = v->report_algorithm;
 	mv->malicious = v->malicious;
 	mv->has_error_code = type == CAP_VISIT_ERROR;
 	mv->error_code = error_code;
@@ -564,27 +556,13 @@ static int send_visit(struct client *c, enum cap_visit_type type, uint32_t error
 	mv->has_time = true;
 	now_ptime(&mv->time);
 	struct cap_visit_item items[CAP_PROTO_ITEMS_MAX];
-	mv->n_items = MIN(v->g.n_urls, (size_t)CAP_PROTO_ITEMS_MAX);
+	struct report_results res = {.urls = v->urls,
+				     .malicious = v->url_mal,
+				     .algorithm = v->report_algorithm,
+				     .time = mv->time};
 	mv->items = items;
-	for (size_t i = 0; i < mv->n_items; i++) {
-		const struct visit_url *vu = &v->urls[i];
-		items[i] = (struct cap_visit_item){
-			.id = v->ids[i], .url = (char *)vu->url, .url_wire = v->wires[i],
-			.program = v->program};
-		if (type == CAP_VISIT_START)
-			continue;
-		items[i].has_pid = vu->pid > 0;
-		items[i].pid = vu->pid;
-		items[i].has_errors = vu->major_error != 0;
-		items[i].major_error = vu->major_error;
-		items[i].minor_error = vu->minor_error;
-		items[i].has_visited = true;
-		items[i].visited = vu->visited;
-		items[i].has_time = true;
-		items[i].time = mv->time;
-		items[i].has_malicious = v->algorithm == CAP_ALG_BULK;
-		items[i].malicious = v->url_mal[i];
-	}
+	mv->n_items = report_items_fill(&v->items, v->program,
+					type == CAP_VISIT_START ? NULL : &res, items);
 	return send_msg(c, &m);
 }
 
@@ -640,36 +618,6 @@ static void bulk_limits(struct client *c, const struct visit *v, size_t n)
 			 v->identifier, n, (new_mem ? new_mem : mem) >> 20, new_pids ? new_pids : pids);
 }
 
-/* The exclusion profile of an application: a built-in plugin's own (so that
- * the aliases chrome, oowriter, word, acrobatreader and "@builtin" entries
- * share it), else the applications.conf entry's name; lower case. */
-static void profile_name(const struct visitor_app *app, char *buf, size_t len)
-{
-	const char *pn = strcmp(app->plugin->name, "generic") ? app->plugin->name : app->name;
-	size_t i = 0;
-	for (; pn[i] && i + 1 < len; i++)
-		buf[i] = (char)tolower((unsigned char)pn[i]);
-	buf[i] = '\0';
-}
-
-/* An application without exclusion lists reports everything its own start
- * does (profiles, caches), so every page it opens may come out malicious:
- * say so once, with the command that writes its lists. */
-static void warn_unprofiled(struct client *c)
-{
-	const struct visitor_app *app;
-	for (size_t i = 0; (app = visitor_app_at(c->vis, i)); i++) {
-		char profile[VISITOR_NAME_MAX];
-		profile_name(app, profile, sizeof(profile));
-		if (analyzer_has_profile(c->an, profile))
-			continue;
-		log_warnx("application %s has no exclusion lists (%s/%s/): what it does when it "
-			  "starts counts as unauthorized; write them with `capture-client "
-			  "--calibrate --program %s` (docs/exclusion-lists.md)",
-			  app->name, c->o->exclusion_dir, profile, app->name);
-	}
-}
-
 static int visit_start(struct client *c, const struct cap_msg_visit *mv)
 {
 	struct visit *v = calloc(1, sizeof(*v));
@@ -679,51 +627,35 @@ static int visit_start(struct client *c, const struct cap_msg_visit *mv)
 	v->identifier = strdup(mv->identifier);
 	v->program = strdup(mv->program);
 	v->urls = calloc(n ? n : 1, sizeof(*v->urls));
-	v->url_strs = calloc(n ? n : 1, sizeof(char *));
 	v->url_mal = calloc(n ? n : 1, sizeof(bool));
-	v->ids = calloc(n ? n : 1, sizeof(char *));
-	v->wires = calloc(n ? n : 1, sizeof(char *));
-	if (!v->identifier || !v->program || !v->urls || !v->url_strs || !v->url_mal || !v->ids ||
-	    !v->wires) {
+	if (!v->identifier || !v->program || !v->urls || !v->url_mal ||
+	    report_items_copy(mv, &v->items) < 0) {
 		visit_free(v);
 		return -ENOMEM;
 	}
 	v->g.n_urls = n;
-	for (size_t i = 0; i < n; i++) {
-		v->url_strs[i] = strdup(mv->items[i].url);
-		if (mv->items[i].id)
-			v->ids[i] = strdup(mv->items[i].id);
-		if (mv->items[i].url_wire)
-			v->wires[i] = strdup(mv->items[i].url_wire);
-		if (!v->url_strs[i] || (mv->items[i].id && !v->ids[i]) ||
-		    (mv->items[i].url_wire && !v->wires[i])) {
-			visit_free(v);
-			return -ENOMEM;
-		}
-		v->urls[i].url = v->url_strs[i];
-	}
+	for (size_t i = 0; i < n; i++)
+		v->urls[i].url = v->items.urls[i]; /* decoded: what is visited */
 	c->v = v;
 	c->visits++;
 	v->app = visitor_find(c->vis, v->program);
-	enum cap_algorithm asked = mv->algorithm;
-	if (asked == CAP_ALG_NONE && n > 1 && v->app) {
-		/* an original server (no algorithm attribute) reads the group's
-		 * malicious flag, not our items' verdicts: never bulk, all URLs in
-		 * one instance (dac) if the application can, else one by one */
-		asked = visitor_algorithm(v->app, CAP_ALG_DAC);
-		if (asked == CAP_ALG_BULK)
-			asked = visitor_algorithm(v->app, CAP_ALG_SEQ);
+	if (c->o->server) {
+		/* without an algorithm attribute (an original server): never
+		   bulk, a group of more than one URL reported as dac */
+		report_algorithm(v->app, mv->algorithm, n, &v->algorithm, &v->report_algorithm);
+	} else {
+		v->algorithm = v->app ? visitor_algorithm(v->app, mv->algorithm) : mv->algorithm;
+		if (v->algorithm == CAP_ALG_NONE)
+			v->algorithm = CAP_ALG_SEQ;
+		v->report_algorithm = v->algorithm;
 	}
-	v->algorithm = v->app ? visitor_algorithm(v->app, asked) : asked;
-	if (v->algorithm == CAP_ALG_NONE)
-		v->algorithm = CAP_ALG_SEQ;
 	if (!v->app) {
 		log_warnx("visit %s: no application for program '%s'", v->identifier, v->program);
 		for (size_t i = 0; i < n; i++)
 			v->urls[i].major_error = CAP_ERR_PROCESS_ERROR;
 		return -ENOENT;
 	}
-	profile_name(v->app, v->profile, sizeof(v->profile));
+	visitor_profile(v->app, v->profile, sizeof(v->profile));
 	int r = analyzer_load_profile(c->an, v->profile);
 	if (r < 0 && r != -EINVAL)
 		log_error_errno(r, "exclusion profile %s", v->profile);
@@ -766,9 +698,13 @@ static int visit_start(struct client *c, const struct cap_msg_visit *mv)
 	if ((r = pthread_create(&v->thread, NULL, visitor_thread, c)) != 0)
 		return log_error_errno(-r, "visitor thread");
 	v->thread_running = true;
-	log_info("visit %s: %zu URL(s) with %s (%s), visit time %u s", v->identifier, n,
-		 v->app->name, v->algorithm == CAP_ALG_BULK ? "bulk" :
-			       v->algorithm == CAP_ALG_DAC ? "dac" : "seq",
+	static const char *const alg_names[] = {"seq", "seq", "dac", "bulk"};
+	log_info("visit %s: %zu URL(s) with %s (%s%s%s), visit time %u s", v->identifier, n,
+		 v->app->name, alg_names[v->algorithm % ELEMENTSOF(alg_names)],
+		 v->report_algorithm != v->algorithm ? ", reported as " : "",
+		 v->report_algorithm != v->algorithm
+			 ? alg_names[v->report_algorithm % ELEMENTSOF(alg_names)]
+			 : "",
 		 mv->visit_time);
 	return 0;
 }
@@ -1022,18 +958,13 @@ static int upload(struct client *c, const char *zip)
 		return r;
 	if ((r = wait_for(c, CAP_MSG_FILE_ACCEPT, 5000)) < 0)
 		return r;
-	unsigned char buf[PART_BYTES];
+	unsigned char buf[REPORT_PART_BYTES];
 	uint64_t off = 0;
 	while (off < (uint64_t)st.st_size) {
-		ssize_t n = pread(fd, buf, sizeof(buf), (off_t)off);
+		struct cap_msg p;
+		ssize_t n = report_part(fd, off, zip, buf, &p);
 		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		struct cap_msg p = {.type = CAP_MSG_PART};
-		p.part.name = (char *)zip;
-		p.part.start = off;
-		p.part.end = off + (uint64_t)n;
-		p.part.data = buf;
-		p.part.data_len = (size_t)n;
+			return n < 0 ? (int)n : -EIO; /* the zip shrank */
 		if ((r = send_msg(c, &p)) < 0)
 			return r;
 		off += (uint64_t)n;
@@ -1221,7 +1152,7 @@ static int client_init(struct client *c, const struct client_options *o)
 	};
 	if ((r = visitor_new(&c->vopts, &c->vis)) < 0)
 		return log_error_errno(r, "visitor");
-	warn_unprofiled(c);
+	(void)analyzer_warn_unprofiled(c->an, c->vis);
 	if ((r = plan_setup(c)) < 0)
 		return r;
 	/* A client killed with SIGKILL (the server restarts it) cannot revert:
@@ -1469,7 +1400,7 @@ int client_run_calibrate(const struct client_options *o)
 			continue;
 		}
 		char profile[VISITOR_NAME_MAX];
-		profile_name(app, profile, sizeof(profile));
+		visitor_profile(app, profile, sizeof(profile));
 		calib_program(c.cal, progs[p], profile, n);
 		log_info("calibrate: %s: %zu URL(s) x %u round(s)", progs[p], n, o->rounds);
 		for (unsigned round = 0; r >= 0 && round < o->rounds && !c.quit; round++)

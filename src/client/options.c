@@ -69,7 +69,7 @@ static const struct opt opts[] = {
 	{"rounds", required_argument, OPT_ROUNDS, "N", "--calibrate: visits of every URL with every program, each in a fresh sandbox (default 3)"},
 	{"calibration-list", required_argument, OPT_CAL_LIST, "FILE", "--calibrate: benign URLs as url::program lines (default " CAPTURE_SRCDIR "/etc/calibration.txt, the bundled test web: scripts/calibrate starts it); --visit URLs replace it"},
 	{"all-events", no_argument, OPT_ALL_EVENTS, NULL, "standalone: print excluded events too (marked '+')"},
-	{"exclusions", required_argument, OPT_EXCLUSIONS, "DIR", "exclusion profiles (default " CAPTURE_SRCDIR "/etc/exclusion)"},
+	{"exclusions", required_argument, OPT_EXCLUSIONS, "DIR", "exclusion profiles, one folder per application (default " CAPTURE_SRCDIR "/etc/exclusion); an application without one is named at start"},
 	{"applications", required_argument, OPT_APPS, "FILE", "applications.conf (default " CAPTURE_SRCDIR "/etc/applications.conf)"},
 	{"headful", no_argument, OPT_HEADFUL, NULL, "run browsers under Xvfb inside the sandbox"},
 	{"load-timeout", required_argument, OPT_LOAD_TIMEOUT, "SECONDS", "page load timeout (default 30)"},

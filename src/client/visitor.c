@@ -264,6 +264,15 @@ const struct visitor_app *visitor_find(const struct visitor *v, const char *prog
 	return best;
 }
 
+void visitor_profile(const struct visitor_app *app, char *buf, size_t len)
+{
+	const char *pn = strcmp(app->plugin->name, "generic") ? app->plugin->name : app->name;
+	size_t i = 0;
+	for (; pn[i] && i + 1 < len; i++)
+		buf[i] = (char)tolower((unsigned char)pn[i]);
+	buf[i] = '\0';
+}
+
 enum cap_algorithm visitor_algorithm(const struct visitor_app *app, enum cap_algorithm asked)
 {
 	const struct visitor_plugin *p = app->plugin;

@@ -113,6 +113,11 @@ void visitor_free(struct visitor *v);
 const struct visitor_app *visitor_app_at(const struct visitor *v, size_t i);
 /* The application for a program name (case-insensitive); NULL if none. */
 const struct visitor_app *visitor_find(const struct visitor *v, const char *program);
+/* The exclusion profile of an application (analyzer, docs/client.md
+ * "Exclusion profiles"): a built-in plugin's own name (so that the aliases
+ * chrome, oowriter, word, acrobatreader and "@builtin" entries share it),
+ * else the applications.conf entry's name; lower case, cut to len - 1. */
+void visitor_profile(const struct visitor_app *app, char *buf, size_t len);
 /* The algorithm a group of `program` is visited with when the server did not
  * say (or said one the plugin cannot do). */
 enum cap_algorithm visitor_algorithm(const struct visitor_app *app, enum cap_algorithm asked);

@@ -4,7 +4,8 @@
  * it; the same rule pushed again (the server sends its lists after every
  * reconnect) is kept once; a bad pushed rule is refused; a local '-' rule
  * still wins over a pushed '+' rule; a new connection clears what the server
- * pushed but keeps the client's own rules. */
+ * pushed but keeps the client's own rules; the warning at start for an
+ * application without exclusion lists. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@
 #include "capture-config.h"
 #include "client.h"
 #include "event.h"
+#include "visitor.h"
 
 static char dir[64];
 
@@ -234,6 +237,56 @@ static void test_chromium_ipv6_probe(void **state)
 	analyzer_free(a);
 }
 
+/* At start the client names every application without exclusion lists, with
+ * the command that writes them; one with lists (its applications.conf
+ * name, or a built-in plugin's own profile for an "@builtin" entry) is not
+ * named. */
+static void test_warn_unprofiled(void **state)
+{
+	(void)state;
+	char conf[128], log[128], p[256];
+	snprintf(conf, sizeof(conf), "%s/applications.conf", dir);
+	snprintf(log, sizeof(log), "%s/stderr", dir);
+	write_file("applications.conf", "lister\t/bin/ls\napp\t/usr/bin/app\n"
+					 "strict\t@chromium\n");
+	snprintf(p, sizeof(p), "%s/chromium", dir);
+	mkdir(p, 0755);
+	struct visitor_options vo = {.applications_conf = conf};
+	struct visitor *vis = NULL;
+	assert_int_equal(visitor_new(&vo, &vis), 0);
+	struct analyzer *a = NULL;
+	assert_int_equal(analyzer_new(dir, &a), 0);
+
+	fflush(stderr);
+	int saved = dup(2), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(saved >= 0 && fd >= 0);
+	dup2(fd, 2);
+	size_t n = analyzer_warn_unprofiled(a, vis);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+
+	char text[16384] = "";
+	FILE *f = fopen(log, "r");
+	assert_non_null(f);
+	size_t len = fread(text, 1, sizeof(text) - 1, f);
+	text[len] = '\0';
+	fclose(f);
+	assert_non_null(strstr(text, "application lister has no exclusion lists"));
+	assert_non_null(strstr(text, "capture-client --calibrate --program lister"));
+	assert_null(strstr(text, "application app has"));
+	assert_null(strstr(text, "application strict has"));    /* chromium's lists */
+	assert_null(strstr(text, "application chromium has"));
+	assert_non_null(strstr(text, "application firefox has")); /* a built-in, no lists here */
+	size_t lines = 0;
+	for (const char *q = text; (q = strchr(q, '\n')); q++)
+		lines++;
+	assert_int_equal(lines, n);
+	analyzer_free(a);
+	visitor_free(vis);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -241,6 +294,7 @@ int main(void)
 	    cmocka_unit_test(test_pushed),
 	    cmocka_unit_test(test_clear),
 	    cmocka_unit_test(test_host_noise_shapes),
+	    cmocka_unit_test(test_warn_unprofiled),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
