@@ -433,6 +433,13 @@ static int open_input(struct srv *s)
 		if (realpath(in, real) && !(s->input_path = strdup(real)))
 			return log_error_errno(-ENOMEM, "cannot open %s", in);
 	}
+	if (!s->o->resume) {
+		/* the list is known before its first line is accepted: a server
+		 * killed before its first commit resumes it from the start */
+		struct store_input st0 = {s->input_path, 0, 0, false};
+		if (store_input_set(s->store, s->op, &st0) < 0)
+			log_warnx("store: cannot record the input %s", in);
+	}
 	if (off > 0) {
 		struct stat st;
 		if (fstat(s->input_fd, &st) < 0 || st.st_size < off ||
