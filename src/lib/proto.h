@@ -111,7 +111,7 @@ enum cap_algorithm {
 };
 
 /* connect / reconnect.  From the server: server ("2.5").  From the client:
- * vm_server_id and vm_id (decimal, may be negative: Java hashCode()s). */
+ * vm_server_id and vm_id (strings: see below). */
 struct cap_msg_connect {
 	char *server;	    /* NULL if absent */
 	/* As sent: a decimal int (ours, the original's -DfixIds), a host
