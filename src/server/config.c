@@ -4,7 +4,10 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libxml/parser.h>
@@ -15,7 +18,8 @@
 #include "log.h"
 #include "macro.h"
 
-enum opt_type { OT_BOOL, OT_UINT, OT_STRING, OT_ALGORITHM };
+/* OT_SECRET: a string that config_print never shows */
+enum opt_type { OT_BOOL, OT_UINT, OT_STRING, OT_SECRET, OT_ALGORITHM };
 
 struct option_def {
 	const char *element;
@@ -80,9 +84,16 @@ static const struct option_def options[] = {
 	{"global", "max-upload-per-visit", OT_UINT, OFF(max_upload_per_visit), 0, "268435456", 0,
 	 UINT32_MAX, "bytes a client may upload for one visit (all files)"},
 	{"database", "database-type", OT_STRING, STR(database_type), "sqlite", 0, 0,
-	 "store backend; only sqlite today (PostgreSQL/MySQL are reported and ignored)"},
+	 "store backend: sqlite or postgresql (MySQL is reported and ignored)"},
 	{"database", "database-url", OT_STRING, STR(database_url), "results.db", 0, 0,
-	 "store file, relative to the output folder"},
+	 "sqlite: store file, relative to the output folder; postgresql: "
+	 "jdbc:postgresql://host[:port]/db, a libpq conninfo or service=NAME"},
+	{"database", "database-username", OT_STRING, STR(database_username), "", 0, 0,
+	 "postgresql: role to log in as (empty: libpq's default)"},
+	{"database", "database-password", OT_SECRET, STR(database_password), "", 0, 0,
+	 "postgresql: password (prefer password-file or ~/.pgpass)"},
+	{"database", "password-file", OT_STRING, STR(database_password_file), "", 0, 0,
+	 "postgresql: file whose first line is the password, relative to the config's folder"},
 	{"local-sandbox", "clients", OT_UINT, OFF(local_clients), 0, "0", 0, 1024,
 	 "capture-client processes to start and supervise; 0 = one per online CPU"},
 	{"local-sandbox", "max-restarts-per-minute", OT_UINT, OFF(max_restarts_per_minute), 0, "10",
@@ -145,6 +156,7 @@ static int set_option(struct server_config *c, const struct option_def *o, const
 		return 0;
 	}
 	case OT_STRING:
+	case OT_SECRET:
 		if (strlen(v) >= o->size)
 			return -ENAMETOOLONG;
 		memcpy(p, v, strlen(v) + 1);
@@ -298,20 +310,59 @@ static int apply_special(struct server_config *c, xmlNode *n, const char *file,
 	return 0;
 }
 
-/* <database>: sqlite is ours; an original PostgreSQL/MySQL entry is ignored. */
+/* <database>: sqlite and postgresql are ours; an original MySQL entry is
+ * ignored. */
 static bool database_ignored(struct server_config *c, xmlNode *n, const char *file)
 {
 	if (strcmp((const char *)n->name, "database") != 0)
 		return false;
 	char type[96];
 	prop(n, "database-type", type, sizeof(type));
-	if (type[0] == '\0' || strcmp(type, "sqlite") == 0)
+	if (type[0] == '\0' || strcasecmp(type, "sqlite") == 0 ||
+	    strcasecmp(type, "postgresql") == 0)
 		return false;
 	ignored(c, file, n,
-	        "database database-type=\"%s\" ignored: only sqlite is supported; results go "
-	        "to %s in the output folder",
+	        "database database-type=\"%s\" ignored: only sqlite and postgresql are "
+	        "supported; results go to %s in the output folder",
 	        type, c->database_url);
 	return true;
+}
+
+/* Reads password-file (its first line) into database_password, so that the
+ * secret need not sit in the config; a password that others can read is
+ * worth a warning, not a refusal (the operator may have reasons). */
+static int database_password(struct server_config *c, const char *file, struct errbuf *e)
+{
+	struct stat st;
+	if (c->database_password[0] && stat(file, &st) == 0 && (st.st_mode & S_IROTH))
+		log_warnx("%s: holds a database password and is world-readable (use "
+		          "password-file or chmod o-r)",
+		          file);
+	if (!c->database_password_file[0])
+		return 0;
+	char path[PATH_MAX];
+	const char *pf = c->database_password_file, *slash = strrchr(file, '/');
+	int r = pf[0] != '/' && slash
+	                ? xsnprintf(path, sizeof(path), "%.*s/%s", (int)(slash - file), file, pf)
+	                : xsnprintf(path, sizeof(path), "%s", pf);
+	_cleanup_fclose_ FILE *f = r < 0 ? NULL : fopen(path, "re");
+	if (!f) {
+		r = r < 0 ? r : negative_errno();
+		err_set(e, file, 0, "database password-file %s: %s", path, strerror(-r));
+		return r;
+	}
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & S_IROTH))
+		log_warnx("%s: the database password file is world-readable", path);
+	char line[sizeof(c->database_password) + 1];
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	if (strlen(line) >= sizeof(c->database_password)) {
+		err_set(e, file, 0, "database password-file %s: password too long", path);
+		return -EINVAL;
+	}
+	memcpy(c->database_password, line, strlen(line) + 1);
+	return 0;
 }
 
 static int validate(xmlDoc *doc, const char *xsd_path, struct errbuf *e)
@@ -375,6 +426,8 @@ int config_load(const char *path, const char *xsd_path, struct server_config *re
 		if (r == 0)
 			r = apply_special(&c, n, path, &e, &backend_seen);
 	}
+	if (r == 0)
+		r = database_password(&c, path, &e);
 	if (r == 0 && c.local_clients == 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 		c.local_clients = cpus < 1 ? 1 : cpus > 1024 ? 1024 : (uint32_t)cpus;
@@ -412,6 +465,9 @@ void config_print(const struct server_config *c, FILE *f)
 			break;
 		case OT_STRING:
 			fprintf(f, "%s\n", p);
+			break;
+		case OT_SECRET:
+			fprintf(f, "%s\n", p[0] ? "(set, not shown)" : "");
 			break;
 		case OT_ALGORITHM:
 			fprintf(f, "%s\n", sched_algorithm_to_string(*(const enum sched_algorithm *)p));

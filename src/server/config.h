@@ -49,7 +49,10 @@ struct server_config {
 	uint32_t max_upload_per_visit; /* bytes uploaded per visit, all files */
 	/* <database> */
 	char database_type[16];
-	char database_url[PATH_MAX];
+	char database_url[PATH_MAX];     /* sqlite: file; postgresql: JDBC url or conninfo */
+	char database_username[128];     /* postgresql; empty = libpq's default */
+	char database_password[256];     /* postgresql; read from password-file if given */
+	char database_password_file[PATH_MAX];
 	/* <local-sandbox> or <no-vm-server> */
 	enum config_backend backend;
 	uint32_t local_clients; /* 0 in the file = one per online CPU (resolved at load) */
@@ -73,7 +76,7 @@ void config_defaults(struct server_config *c);
 /* Loads and validates path against the schema at xsd_path.  Entries of an
  * original Capture-HPC config that cannot apply here (virtual-machine-server
  * of a VM type, virtual-machine, preprocessor, postprocessor, a database
- * other than sqlite) are reported with log_warnx ("FILE:LINE: ... ignored"),
+ * other than sqlite or postgresql) are reported with log_warnx ("FILE:LINE: ... ignored"),
  * counted in n_ignored, and skipped.  On error
  * returns -EINVAL (or -errno for an unreadable file) and writes one line
  * "FILE:LINE: message" into err (always NUL-terminated); ret is then

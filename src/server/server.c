@@ -464,7 +464,7 @@ static int open_store(struct srv *s)
 	const char *db = s->cfg->database_url;
 	int r = db[0] == '/' ? xsnprintf(path, sizeof(path), "%s", db)
 	                     : xsnprintf(path, sizeof(path), "%s/%s", s->o->outdir, db);
-	if (r < 0 || (r = store_sqlite_open(path, &s->store)) < 0)
+	if (r < 0 || (r = store_open(s->cfg, path, &s->store)) < 0)
 		return log_error_errno(r, "cannot open the store %s", path);
 	if (s->o->resume) {
 		r = store_operation_resume(s->store, &s->op);

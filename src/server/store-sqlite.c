@@ -3,9 +3,13 @@
  * One file in WAL mode with synchronous=NORMAL: a committed transaction
  * survives a kill -9 of the server (not a power cut, which would lose at
  * most the last transactions; the URLs then simply run again).  Every
- * statement is prepared once and bound, never built from strings.
+ * statement is prepared once and bound, never built from strings.  One
+ * server per file: leases (url_claim) use this host's clock and exist so
+ * that the ops behave as PostgreSQL's do.  capture_meta holds the schema
+ * version; migrate() brings an older file up to it.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,68 +39,95 @@ enum stmt {
 	ST_INPUT_SET,
 	ST_INPUT_GET,
 	ST_URL_KNOWN,
+	ST_BEGIN_IMMEDIATE,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_CLAIM_SELECT,
+	ST_CLAIM_SET,
+	ST_RENEW,
+	ST_FINALS,
 	ST_MAX,
 };
 
 static const char *const stmt_sql[ST_MAX] = {
-	[ST_BEGIN] = "BEGIN",
-	[ST_COMMIT] = "COMMIT",
-	[ST_OP_BEGIN] = "INSERT INTO operation(started, algorithm) VALUES (?, ?)",
-	[ST_OP_RESUME] = "SELECT id FROM operation WHERE finished IS NULL ORDER BY id DESC LIMIT 1",
-	[ST_OP_FINISH] = "UPDATE operation SET finished = ? WHERE id = ?",
-	[ST_URL_ADD] = "INSERT INTO url(operation, url, client, time, priority) VALUES (?,?,?,?,?)",
-	[ST_URL_FINAL] = "UPDATE url SET status = ?, visited = ? WHERE id = ? AND status IS NULL",
-	[ST_URL_ERROR] = "INSERT INTO error(url, major, minor, time) VALUES (?,?,?,?)",
-	[ST_URL_PENDING] = "SELECT id, url, client, time, priority FROM url"
-	                   " WHERE operation = ? AND status IS NULL ORDER BY id",
-	[ST_EVENT_ADD] = "INSERT INTO event(url, group_id, type, time, process_id, process,"
-	                 " action, object1, object2, command_line) VALUES (?,?,?,?,?,?,?,?,?,?)",
-	[ST_FILE_ADD] = "INSERT INTO file(url, group_id, path) VALUES (?,?,?)",
-	[ST_COUNT] = "SELECT count(*) FROM url WHERE operation = ? AND status = ?",
-	[ST_COUNT_NULL] = "SELECT count(*) FROM url WHERE operation = ? AND status IS NULL",
-	[ST_OUTPUT_ADD] = "INSERT OR REPLACE INTO pending_output(url, log, line, report_name, report)"
-	                  " VALUES (?,?,?,?,?)",
-	[ST_OUTPUT_DONE] = "DELETE FROM pending_output WHERE url = ?",
-	[ST_OUTPUT_PENDING] = "SELECT p.url, p.log, p.line, p.report_name, p.report"
-	                      " FROM pending_output p JOIN url u ON u.id = p.url"
-	                      " WHERE u.status IS NOT NULL ORDER BY p.url",
-	[ST_INPUT_SET] = "UPDATE operation SET input = ?, input_offset = ?, input_line = ?,"
-	                 " input_done = ? WHERE id = ?",
-	[ST_INPUT_GET] = "SELECT input, input_offset, input_line, input_done FROM operation"
-	                 " WHERE id = ?",
-	[ST_URL_KNOWN] = "SELECT 1 FROM url WHERE operation = ? AND url = ? AND client = ?"
-	                 " AND time = ? LIMIT 1",
+    [ST_BEGIN] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
+    [ST_OP_BEGIN] = "INSERT INTO operation(started, algorithm) VALUES (?, ?)",
+    [ST_OP_RESUME] = "SELECT id FROM operation WHERE finished IS NULL ORDER BY id DESC LIMIT 1",
+    [ST_OP_FINISH] = "UPDATE operation SET finished = ? WHERE id = ?",
+    [ST_URL_ADD] = "INSERT INTO url(operation, url, client, time, priority) VALUES (?,?,?,?,?)",
+    [ST_URL_FINAL] = "UPDATE url SET status = ?, visited = ?, finished_by = ?"
+		     " WHERE id = ? AND status IS NULL",
+    [ST_URL_ERROR] = "INSERT INTO error(url, major, minor, time) VALUES (?,?,?,?)",
+    [ST_URL_PENDING] = "SELECT id, url, client, time, priority FROM url"
+		       " WHERE operation = ? AND status IS NULL ORDER BY id",
+    [ST_EVENT_ADD] = "INSERT INTO event(url, group_id, type, time, process_id, process,"
+		     " action, object1, object2, command_line) VALUES (?,?,?,?,?,?,?,?,?,?)",
+    [ST_FILE_ADD] = "INSERT INTO file(url, group_id, path) VALUES (?,?,?)",
+    [ST_COUNT] = "SELECT count(*) FROM url WHERE operation = ? AND status = ?",
+    [ST_COUNT_NULL] = "SELECT count(*) FROM url WHERE operation = ? AND status IS NULL",
+    [ST_OUTPUT_ADD] = "INSERT OR REPLACE INTO pending_output(url, log, line, report_name, report)"
+		      " VALUES (?,?,?,?,?)",
+    [ST_OUTPUT_DONE] = "DELETE FROM pending_output WHERE url = ?",
+    [ST_OUTPUT_PENDING] = "SELECT p.url, p.log, p.line, p.report_name, p.report"
+			  " FROM pending_output p JOIN url u ON u.id = p.url"
+			  " WHERE u.status IS NOT NULL ORDER BY p.url",
+    [ST_INPUT_SET] = "UPDATE operation SET input = ?, input_offset = ?, input_line = ?,"
+		     " input_done = ? WHERE id = ?",
+    [ST_INPUT_GET] = "SELECT input, input_offset, input_line, input_done FROM operation"
+		     " WHERE id = ?",
+    [ST_URL_KNOWN] = "SELECT 1 FROM url WHERE operation = ? AND url = ? AND client = ?"
+		     " AND time = ? LIMIT 1",
+    [ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [ST_SAVEPOINT] = "SAVEPOINT claim",
+    [ST_RELEASE] = "RELEASE claim",
+    [ST_CLAIM_SELECT] = "SELECT id, url, client, time, priority FROM url"
+			" WHERE operation = ? AND status IS NULL"
+			" AND (lease_until IS NULL OR lease_until < ?)"
+			" ORDER BY priority DESC, id LIMIT ?",
+    [ST_CLAIM_SET] = "UPDATE url SET owner = ?, lease_until = ? WHERE id = ?",
+    [ST_RENEW] = "UPDATE url SET lease_until = ? WHERE owner = ? AND status IS NULL",
+    [ST_FINALS] = "SELECT u.id, u.url, u.client, u.time, u.priority, u.status,"
+		  " coalesce(e.major, 0), coalesce(e.minor, 0), u.visited,"
+		  " coalesce(u.finished_by, '')"
+		  " FROM url u LEFT JOIN error e ON e.url = u.id"
+		  " WHERE u.operation = ? AND u.status IS NOT NULL ORDER BY u.id",
 };
 
+/* The schema version this file writes (capture_meta): 2 added the leases
+ * and finished_by. */
+#define SQLITE_SCHEMA_VERSION 2
+
 static const char schema[] =
-	"PRAGMA journal_mode=WAL;"
-	"PRAGMA synchronous=NORMAL;"
-	"CREATE TABLE IF NOT EXISTS capture_meta(version INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS operation(id INTEGER PRIMARY KEY, started REAL NOT NULL,"
-	" finished REAL, algorithm TEXT);"
-	"CREATE TABLE IF NOT EXISTS url(id INTEGER PRIMARY KEY, operation INTEGER NOT NULL"
-	" REFERENCES operation(id), url TEXT NOT NULL, client TEXT NOT NULL,"
-	" time INTEGER NOT NULL, priority REAL NOT NULL,"
-	" status TEXT CHECK(status IN ('B','M','E')), visited REAL);"
-	"CREATE INDEX IF NOT EXISTS url_pending ON url(operation, status);"
-	"CREATE INDEX IF NOT EXISTS url_lookup ON url(operation, url);"
-	"CREATE TABLE IF NOT EXISTS url_operation(url INTEGER NOT NULL REFERENCES url(id),"
-	" operation INTEGER NOT NULL, group_id INTEGER, started REAL, finished REAL,"
-	" status TEXT);"
-	"CREATE TABLE IF NOT EXISTS event(id INTEGER PRIMARY KEY, url INTEGER, group_id INTEGER,"
-	" type TEXT, time TEXT, process_id TEXT, process TEXT, action TEXT, object1 TEXT,"
-	" object2 TEXT, command_line TEXT);"
-	"CREATE TABLE IF NOT EXISTS error(id INTEGER PRIMARY KEY, url INTEGER, major INTEGER,"
-	" minor INTEGER, time REAL);"
-	"CREATE TABLE IF NOT EXISTS file(id INTEGER PRIMARY KEY, url INTEGER, group_id INTEGER,"
-	" path TEXT NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS pending_output(url INTEGER PRIMARY KEY REFERENCES url(id),"
-	" log INTEGER NOT NULL, line TEXT NOT NULL, report_name TEXT, report TEXT);";
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE IF NOT EXISTS capture_meta(version INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS operation(id INTEGER PRIMARY KEY, started REAL NOT NULL,"
+    " finished REAL, algorithm TEXT);"
+    "CREATE TABLE IF NOT EXISTS url(id INTEGER PRIMARY KEY, operation INTEGER NOT NULL"
+    " REFERENCES operation(id), url TEXT NOT NULL, client TEXT NOT NULL,"
+    " time INTEGER NOT NULL, priority REAL NOT NULL,"
+    " status TEXT CHECK(status IN ('B','M','E')), visited REAL);"
+    "CREATE INDEX IF NOT EXISTS url_pending ON url(operation, status);"
+    "CREATE INDEX IF NOT EXISTS url_lookup ON url(operation, url);"
+    "CREATE TABLE IF NOT EXISTS url_operation(url INTEGER NOT NULL REFERENCES url(id),"
+    " operation INTEGER NOT NULL, group_id INTEGER, started REAL, finished REAL,"
+    " status TEXT);"
+    "CREATE TABLE IF NOT EXISTS event(id INTEGER PRIMARY KEY, url INTEGER, group_id INTEGER,"
+    " type TEXT, time TEXT, process_id TEXT, process TEXT, action TEXT, object1 TEXT,"
+    " object2 TEXT, command_line TEXT);"
+    "CREATE TABLE IF NOT EXISTS error(id INTEGER PRIMARY KEY, url INTEGER, major INTEGER,"
+    " minor INTEGER, time REAL);"
+    "CREATE TABLE IF NOT EXISTS file(id INTEGER PRIMARY KEY, url INTEGER, group_id INTEGER,"
+    " path TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS pending_output(url INTEGER PRIMARY KEY REFERENCES url(id),"
+    " log INTEGER NOT NULL, line TEXT NOT NULL, report_name TEXT, report TEXT);";
 
 struct store_sqlite {
 	struct store base;
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_MAX];
+	char owner[256];
 };
 
 static double now_real(void)
@@ -120,9 +151,9 @@ static int finish_step(sqlite3_stmt *s, int rc)
 	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
 		return 0;
 	return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? -EBUSY
-	     : rc == SQLITE_FULL                        ? -ENOSPC
-	     : rc == SQLITE_CONSTRAINT                  ? -EINVAL
-	                                                : -EIO;
+	       : rc == SQLITE_FULL			? -ENOSPC
+	       : rc == SQLITE_CONSTRAINT		? -EINVAL
+							: -EIO;
 }
 
 static int exec_simple(struct store *st, enum stmt which)
@@ -185,7 +216,7 @@ static int sqlite_operation_finish(struct store *st, int64_t op)
 }
 
 static int sqlite_url_add(struct store *st, int64_t op, const char *url, const char *client,
-                          uint32_t time, double priority, int64_t *ret_id)
+			  uint32_t time, double priority, int64_t *ret_id)
 {
 	sqlite3_stmt *s = S(st)->st[ST_URL_ADD];
 	sqlite3_bind_int64(s, 1, op);
@@ -201,7 +232,7 @@ static int sqlite_url_add(struct store *st, int64_t op, const char *url, const c
 }
 
 static int sqlite_url_final(struct store *st, int64_t id, char status, uint32_t major,
-                            uint32_t minor)
+			    uint32_t minor)
 {
 	if (status != 'B' && status != 'M' && status != 'E')
 		return -EINVAL;
@@ -211,7 +242,9 @@ static int sqlite_url_final(struct store *st, int64_t id, char status, uint32_t 
 	sqlite3_stmt *s = q->st[ST_URL_FINAL];
 	sqlite3_bind_text(s, 1, txt, 1, SQLITE_TRANSIENT);
 	sqlite3_bind_double(s, 2, now);
-	sqlite3_bind_int64(s, 3, id);
+	if (q->owner[0])
+		sqlite3_bind_text(s, 3, q->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, id);
 	int r = finish_step(s, sqlite3_step(s));
 	if (r < 0)
 		return r;
@@ -245,9 +278,8 @@ static int sqlite_url_pending(struct store *st, int64_t op, store_url_fn fn, voi
 }
 
 static int sqlite_event_add(struct store *st, int64_t url_id, uint32_t group, const char *type,
-                            const char *time, const char *pid, const char *process,
-                            const char *action, const char *o1, const char *o2,
-                            const char *cmdline)
+			    const char *time, const char *pid, const char *process,
+			    const char *action, const char *o1, const char *o2, const char *cmdline)
 {
 	sqlite3_stmt *s = S(st)->st[ST_EVENT_ADD];
 	const char *txt[] = {type, time, pid, process, action, o1, o2, cmdline};
@@ -287,7 +319,7 @@ static int sqlite_count(struct store *st, int64_t op, char status, int64_t *ret)
 }
 
 static int sqlite_output_add(struct store *st, int64_t url_id, int log, const char *line,
-                             const char *report_name, const char *report)
+			     const char *report_name, const char *report)
 {
 	sqlite3_stmt *s = S(st)->st[ST_OUTPUT_ADD];
 	sqlite3_bind_int64(s, 1, url_id);
@@ -361,7 +393,7 @@ static int sqlite_input_get(struct store *st, int64_t op, struct store_input *re
 }
 
 static int sqlite_url_known(struct store *st, int64_t op, const char *url, const char *client,
-                            uint32_t time)
+			    uint32_t time)
 {
 	sqlite3_stmt *s = S(st)->st[ST_URL_KNOWN];
 	sqlite3_bind_int64(s, 1, op);
@@ -374,26 +406,187 @@ static int sqlite_url_known(struct store *st, int64_t op, const char *url, const
 	return r < 0 ? r : known;
 }
 
+static const char *sqlite_errmsg(struct store *st)
+{
+	return sqlite3_errmsg(S(st)->db);
+}
+
+static int sqlite_set_owner(struct store *st, const char *owner)
+{
+	size_t n = owner ? strlen(owner) : 0;
+	if (n == 0 || n >= sizeof(S(st)->owner))
+		return -EINVAL;
+	memcpy(S(st)->owner, owner, n + 1);
+	return 0;
+}
+
+/* Claims one selected row; the SELECT stays open (SQLite allows the
+ * update: it changes no column of the index being walked). */
+static int claim_row(struct store_sqlite *q, sqlite3_stmt *sel, const char *owner, double until)
+{
+	sqlite3_stmt *s = q->st[ST_CLAIM_SET];
+	if (owner)
+		sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_double(s, 2, until);
+	sqlite3_bind_int64(s, 3, sqlite3_column_int64(sel, 0));
+	return finish_step(s, sqlite3_step(s));
+}
+
+static int sqlite_url_claim(struct store *st, int64_t op, const char *owner, unsigned max,
+			    unsigned lease_seconds, store_url_fn fn, void *userdata)
+{
+	struct store_sqlite *q = S(st);
+	if (!owner)
+		owner = q->owner[0] ? q->owner : NULL;
+	double now = now_real();
+	/* Outside the caller's transaction the write lock is taken first
+	 * (IMMEDIATE), so that two connections claiming at once wait for each
+	 * other instead of both reading the same rows; inside it, a savepoint. */
+	bool own_tx = sqlite3_get_autocommit(q->db);
+	int r = exec_simple(st, own_tx ? ST_BEGIN_IMMEDIATE : ST_SAVEPOINT);
+	if (r < 0)
+		return r;
+	sqlite3_stmt *s = q->st[ST_CLAIM_SELECT];
+	sqlite3_bind_int64(s, 1, op);
+	sqlite3_bind_double(s, 2, now);
+	sqlite3_bind_int64(s, 3, max);
+	int rc, n = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((r = claim_row(q, s, owner, now + lease_seconds)) < 0)
+			break;
+		n++;
+		const char *url = (const char *)sqlite3_column_text(s, 1);
+		const char *client = (const char *)sqlite3_column_text(s, 2);
+		r = fn(userdata, sqlite3_column_int64(s, 0), url ? url : "", client ? client : "",
+		       (uint32_t)sqlite3_column_int64(s, 3), sqlite3_column_double(s, 4));
+		if (r < 0)
+			break;
+	}
+	int e = finish_step(s, rc);
+	int e2 = exec_simple(st, own_tx ? ST_COMMIT : ST_RELEASE);
+	return r < 0 ? r : e < 0 ? e : e2 < 0 ? e2 : n;
+}
+
+static int sqlite_lease_renew(struct store *st, const char *owner, unsigned lease_seconds)
+{
+	struct store_sqlite *q = S(st);
+	if (!owner)
+		owner = q->owner;
+	sqlite3_stmt *s = q->st[ST_RENEW];
+	sqlite3_bind_double(s, 1, now_real() + lease_seconds);
+	sqlite3_bind_text(s, 2, owner, -1, SQLITE_STATIC);
+	int r = finish_step(s, sqlite3_step(s));
+	return r < 0 ? r : sqlite3_changes(q->db);
+}
+
+static int sqlite_url_finals(struct store *st, int64_t op, store_final_fn fn, void *userdata)
+{
+	sqlite3_stmt *s = S(st)->st[ST_FINALS];
+	sqlite3_bind_int64(s, 1, op);
+	int rc, r = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *url = (const char *)sqlite3_column_text(s, 1);
+		const char *client = (const char *)sqlite3_column_text(s, 2);
+		const char *status = (const char *)sqlite3_column_text(s, 5);
+		const char *by = (const char *)sqlite3_column_text(s, 9);
+		struct store_final f = {
+		    .id = sqlite3_column_int64(s, 0),
+		    .url = url ? url : "",
+		    .client = client ? client : "",
+		    .time = (uint32_t)sqlite3_column_int64(s, 3),
+		    .priority = sqlite3_column_double(s, 4),
+		    .status = status ? status[0] : 'E',
+		    .major = (uint32_t)sqlite3_column_int64(s, 6),
+		    .minor = (uint32_t)sqlite3_column_int64(s, 7),
+		    .finished = sqlite3_column_double(s, 8),
+		    .finished_by = by ? by : "",
+		};
+		if ((r = fn(userdata, &f)) < 0)
+			break;
+	}
+	int e = finish_step(s, rc);
+	return r < 0 ? r : e;
+}
+
 static const struct store_ops sqlite_ops = {
-	.close = sqlite_close,
-	.tx_begin = sqlite_tx_begin,
-	.tx_commit = sqlite_tx_commit,
-	.operation_begin = sqlite_operation_begin,
-	.operation_resume = sqlite_operation_resume,
-	.operation_finish = sqlite_operation_finish,
-	.url_add = sqlite_url_add,
-	.url_final = sqlite_url_final,
-	.url_pending = sqlite_url_pending,
-	.event_add = sqlite_event_add,
-	.file_add = sqlite_file_add,
-	.count = sqlite_count,
-	.output_add = sqlite_output_add,
-	.output_done = sqlite_output_done,
-	.output_pending = sqlite_output_pending,
-	.input_set = sqlite_input_set,
-	.input_get = sqlite_input_get,
-	.url_known = sqlite_url_known,
+    .close = sqlite_close,
+    .tx_begin = sqlite_tx_begin,
+    .tx_commit = sqlite_tx_commit,
+    .operation_begin = sqlite_operation_begin,
+    .operation_resume = sqlite_operation_resume,
+    .operation_finish = sqlite_operation_finish,
+    .url_add = sqlite_url_add,
+    .url_final = sqlite_url_final,
+    .url_pending = sqlite_url_pending,
+    .event_add = sqlite_event_add,
+    .file_add = sqlite_file_add,
+    .count = sqlite_count,
+    .output_add = sqlite_output_add,
+    .output_done = sqlite_output_done,
+    .output_pending = sqlite_output_pending,
+    .input_set = sqlite_input_set,
+    .input_get = sqlite_input_get,
+    .url_known = sqlite_url_known,
+    .errmsg = sqlite_errmsg,
+    .set_owner = sqlite_set_owner,
+    .url_claim = sqlite_url_claim,
+    .lease_renew = sqlite_lease_renew,
+    .url_finals = sqlite_url_finals,
 };
+
+/* Adds a column when a probe of it fails (a file of an older version). */
+static int add_column(sqlite3 *db, const char *probe_sql, const char *alter_sql)
+{
+	sqlite3_stmt *probe = NULL;
+	int rc = sqlite3_prepare_v2(db, probe_sql, -1, &probe, NULL);
+	sqlite3_finalize(probe);
+	if (rc == SQLITE_OK)
+		return 0;
+	return sqlite3_exec(db, alter_sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EPROTO;
+}
+
+/* Brings an older file to SQLITE_SCHEMA_VERSION (a newer one is refused). */
+static int migrate(sqlite3 *db)
+{
+	static const char *const cols[][2] = {
+	    /* operation had no input position */
+	    {"SELECT input FROM operation LIMIT 0", "ALTER TABLE operation ADD COLUMN input TEXT"},
+	    {"SELECT input_offset FROM operation LIMIT 0",
+	     "ALTER TABLE operation ADD COLUMN input_offset INTEGER"},
+	    {"SELECT input_line FROM operation LIMIT 0",
+	     "ALTER TABLE operation ADD COLUMN input_line INTEGER"},
+	    {"SELECT input_done FROM operation LIMIT 0",
+	     "ALTER TABLE operation ADD COLUMN input_done INTEGER"},
+	    /* event had no command_line */
+	    {"SELECT command_line FROM event LIMIT 0",
+	     "ALTER TABLE event ADD COLUMN command_line TEXT"},
+	    /* version 2: leases and who finished a URL */
+	    {"SELECT owner FROM url LIMIT 0", "ALTER TABLE url ADD COLUMN owner TEXT"},
+	    {"SELECT lease_until FROM url LIMIT 0", "ALTER TABLE url ADD COLUMN lease_until REAL"},
+	    {"SELECT finished_by FROM url LIMIT 0", "ALTER TABLE url ADD COLUMN finished_by TEXT"},
+	};
+	sqlite3_stmt *v = NULL;
+	int64_t version = 0;
+	if (sqlite3_prepare_v2(db, "SELECT max(version) FROM capture_meta", -1, &v, NULL) !=
+	    SQLITE_OK)
+		return -EPROTO;
+	if (sqlite3_step(v) == SQLITE_ROW)
+		version = sqlite3_column_int64(v, 0);
+	sqlite3_finalize(v);
+	if (version > SQLITE_SCHEMA_VERSION)
+		return -EPROTO;
+	for (size_t i = 0; i < ELEMENTSOF(cols); i++)
+		if (add_column(db, cols[i][0], cols[i][1]) < 0)
+			return -EPROTO;
+	if (sqlite3_exec(db,
+			 "CREATE INDEX IF NOT EXISTS url_queue ON url(operation, priority DESC, id)"
+			 " WHERE status IS NULL;"
+			 "DELETE FROM capture_meta;"
+			 "INSERT INTO capture_meta(version) VALUES (2);",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		return -EPROTO;
+	return 0;
+}
 
 int store_sqlite_open(const char *path, struct store **ret)
 {
@@ -402,9 +595,9 @@ int store_sqlite_open(const char *path, struct store **ret)
 		return -ENOMEM;
 	q->base.ops = &sqlite_ops;
 	int rc = sqlite3_open_v2(path, &q->db,
-	                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	                                 SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
-	                         NULL);
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+				     SQLITE_OPEN_EXRESCODE,
+				 NULL);
 	if (rc != SQLITE_OK) {
 		int r = rc == SQLITE_CANTOPEN ? -EACCES : -EIO;
 		sqlite3_close(q->db);
@@ -416,36 +609,13 @@ int store_sqlite_open(const char *path, struct store **ret)
 		sqlite_close(&q->base);
 		return -EPROTO;
 	}
-	/* Older databases: operation had no input position. */
-	static const char *const input_cols[] = {
-		"ALTER TABLE operation ADD COLUMN input TEXT",
-		"ALTER TABLE operation ADD COLUMN input_offset INTEGER",
-		"ALTER TABLE operation ADD COLUMN input_line INTEGER",
-		"ALTER TABLE operation ADD COLUMN input_done INTEGER",
-	};
-	sqlite3_stmt *has_input = NULL;
-	if (sqlite3_prepare_v2(q->db, "SELECT input_done FROM operation LIMIT 0", -1, &has_input,
-	                       NULL) != SQLITE_OK)
-		for (size_t i = 0; i < ELEMENTSOF(input_cols); i++)
-			if (sqlite3_exec(q->db, input_cols[i], NULL, NULL, NULL) != SQLITE_OK) {
-				sqlite_close(&q->base);
-				return -EPROTO;
-			}
-	sqlite3_finalize(has_input);
-	/* A database of an older version (resume): event had no command_line. */
-	sqlite3_stmt *probe = NULL;
-	if (sqlite3_prepare_v2(q->db, "SELECT command_line FROM event LIMIT 0", -1, &probe,
-	                       NULL) != SQLITE_OK &&
-	    sqlite3_exec(q->db, "ALTER TABLE event ADD COLUMN command_line TEXT", NULL, NULL,
-	                 NULL) != SQLITE_OK) {
-		sqlite3_finalize(probe);
+	if (migrate(q->db) < 0) {
 		sqlite_close(&q->base);
 		return -EPROTO;
 	}
-	sqlite3_finalize(probe);
 	for (int i = 0; i < ST_MAX; i++)
 		if (sqlite3_prepare_v3(q->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i],
-		                       NULL) != SQLITE_OK) {
+				       NULL) != SQLITE_OK) {
 			sqlite_close(&q->base);
 			return -EPROTO;
 		}

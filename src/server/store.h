@@ -7,8 +7,12 @@
  * `capture-server resume` reloads exactly the URLs without a final state and
  * no URL can be finished twice.  The files a final status produces (its log
  * line, its JSON report) are journaled in the same transaction and dropped
- * once written, so that resume can write what a kill interrupted.  SQLite (store-sqlite.c, one file, WAL) is
- * the one backend today; the ops table is where PostgreSQL would plug in.
+ * once written, so that resume can write what a kill interrupted.  Two
+ * backends: SQLite (store-sqlite.c, one file, WAL, one server) and
+ * PostgreSQL (store-pg.c, several servers sharing one run through leases:
+ * url_claim hands each URL to one owner at a time, lease_renew keeps it,
+ * an expired lease lets another server claim it again).  store_open
+ * (store.c) chooses by the config's database-type.
  * Statuses use the original's letters: 'B' benign, 'M' malicious, 'E' error.
  */
 #pragma once
@@ -19,17 +23,32 @@
 struct store;
 
 typedef int (*store_url_fn)(void *userdata, int64_t id, const char *url, const char *client,
-                            uint32_t time, double priority);
+			    uint32_t time, double priority);
 
 typedef int (*store_output_fn)(void *userdata, int64_t url_id, int log, const char *line,
-                               const char *report_name, const char *report);
+			       const char *report_name, const char *report);
+
+/* One URL with its final status (url_finals). */
+struct store_final {
+	int64_t id;
+	const char *url;
+	const char *client;
+	uint32_t time;
+	double priority;
+	char status;		 /* 'B', 'M' or 'E' */
+	uint32_t major, minor;	 /* error codes of an 'E', else 0 */
+	double finished;	 /* seconds since the epoch (the database's clock) */
+	const char *finished_by; /* owner of the store that set it; "" if unknown */
+};
+
+typedef int (*store_final_fn)(void *userdata, const struct store_final *f);
 
 /* Where a run's URL list was read up to (resume continues there). */
 struct store_input {
-	char *path;     /* absolute; NULL for stdin (cannot be continued) */
+	char *path;	/* absolute; NULL for stdin (cannot be continued) */
 	int64_t offset; /* bytes of whole lines read and accepted */
-	int64_t line;   /* lines read */
-	bool done;      /* the list ended ("end" line or EOF of a stream) */
+	int64_t line;	/* lines read */
+	bool done;	/* the list ended ("end" line or EOF of a stream) */
 };
 
 struct store_ops {
@@ -40,24 +59,29 @@ struct store_ops {
 	int (*operation_resume)(struct store *st, int64_t *ret_op);
 	int (*operation_finish)(struct store *st, int64_t op);
 	int (*url_add)(struct store *st, int64_t op, const char *url, const char *client,
-	               uint32_t time, double priority, int64_t *ret_id);
-	int (*url_final)(struct store *st, int64_t id, char status, uint32_t major,
-	                 uint32_t minor);
+		       uint32_t time, double priority, int64_t *ret_id);
+	int (*url_final)(struct store *st, int64_t id, char status, uint32_t major, uint32_t minor);
 	int (*url_pending)(struct store *st, int64_t op, store_url_fn fn, void *userdata);
 	int (*event_add)(struct store *st, int64_t url_id, uint32_t group, const char *type,
-	                 const char *time, const char *process_id, const char *process,
-	                 const char *action, const char *object1, const char *object2,
-	                 const char *command_line);
+			 const char *time, const char *process_id, const char *process,
+			 const char *action, const char *object1, const char *object2,
+			 const char *command_line);
 	int (*file_add)(struct store *st, int64_t url_id, uint32_t group, const char *path);
 	int (*count)(struct store *st, int64_t op, char status, int64_t *ret);
 	int (*output_add)(struct store *st, int64_t url_id, int log, const char *line,
-	                  const char *report_name, const char *report);
+			  const char *report_name, const char *report);
 	int (*output_done)(struct store *st, int64_t url_id);
 	int (*output_pending)(struct store *st, store_output_fn fn, void *userdata);
 	int (*input_set)(struct store *st, int64_t op, const struct store_input *in);
 	int (*input_get)(struct store *st, int64_t op, struct store_input *ret);
 	int (*url_known)(struct store *st, int64_t op, const char *url, const char *client,
-	                 uint32_t time);
+			 uint32_t time);
+	const char *(*errmsg)(struct store *st);
+	int (*set_owner)(struct store *st, const char *owner);
+	int (*url_claim)(struct store *st, int64_t op, const char *owner, unsigned max,
+			 unsigned lease_seconds, store_url_fn fn, void *userdata);
+	int (*lease_renew)(struct store *st, const char *owner, unsigned lease_seconds);
+	int (*url_finals)(struct store *st, int64_t op, store_final_fn fn, void *userdata);
 };
 
 struct store {
@@ -68,6 +92,30 @@ struct store {
  * Returns 0 or -errno (-EIO for an SQLite error, -EPROTO for a file that is
  * not a Capture store). */
 int store_sqlite_open(const char *path, struct store **ret);
+
+/* Opens (creating or migrating the schema if needed) the PostgreSQL store.
+ * conninfo is a libpq conninfo string ("host=/run/pg dbname=capture",
+ * "service=capture"), a postgresql:// URI or the original's JDBC form
+ * "jdbc:postgresql://host[:port]/db" (also "host[:port]/db"); user and
+ * password may be NULL (libpq's defaults, ~/.pgpass).  Returns 0,
+ * -ECONNREFUSED when no connection can be made (-EACCES for a refused
+ * login, -EHOSTUNREACH for an unknown host), -EIO for a server error,
+ * -EPROTO for a database whose schema is newer than ours.  When err is
+ * not NULL the libpq message of a failure is written there. */
+int store_pg_open(const char *conninfo, const char *user, const char *password, char *err,
+		  size_t errlen, struct store **ret);
+
+struct server_config;
+
+/* Opens the store the config names: database-type sqlite (sqlite_path, the
+ * config's database-url already made absolute by the caller) or
+ * postgresql (database-url, -username, -password or -password-file).
+ * Returns 0 or -errno as the backend's open; -EOPNOTSUPP for another type. */
+int store_open(const struct server_config *cfg, const char *sqlite_path, struct store **ret);
+
+/* Like store_open, with the backend's message of a failure in err. */
+int store_open_err(const struct server_config *cfg, const char *sqlite_path, char *err,
+		   size_t errlen, struct store **ret);
 
 /* Closes the store; NULL is a no-op. */
 static inline void store_close(struct store *st)
@@ -101,14 +149,14 @@ static inline int store_operation_finish(struct store *st, int64_t op)
 }
 /* Records an accepted URL of run op; returns its id. */
 static inline int store_url_add(struct store *st, int64_t op, const char *url, const char *client,
-                                uint32_t time, double priority, int64_t *ret_id)
+				uint32_t time, double priority, int64_t *ret_id)
 {
 	return st->ops->url_add(st, op, url, client, time, priority, ret_id);
 }
 /* Sets a URL's final status ('B','M','E'); -EALREADY if it already had
  * one, -ENOENT for an unknown id, -EINVAL for another letter. */
 static inline int store_url_final(struct store *st, int64_t id, char status, uint32_t major,
-                                  uint32_t minor)
+				  uint32_t minor)
 {
 	return st->ops->url_final(st, id, status, major, minor);
 }
@@ -120,16 +168,15 @@ static inline int store_url_pending(struct store *st, int64_t op, store_url_fn f
 }
 /* Records one system event of a visit (strings as received, may be NULL). */
 static inline int store_event_add(struct store *st, int64_t url_id, uint32_t group,
-                                  const char *type, const char *time, const char *pid,
-                                  const char *process, const char *action, const char *o1,
-                                  const char *o2, const char *cmdline)
+				  const char *type, const char *time, const char *pid,
+				  const char *process, const char *action, const char *o1,
+				  const char *o2, const char *cmdline)
 {
 	return st->ops->event_add(st, url_id, group, type, time, pid, process, action, o1, o2,
-	                          cmdline);
+				  cmdline);
 }
 /* Records an evidence file (a path inside the output folder). */
-static inline int store_file_add(struct store *st, int64_t url_id, uint32_t group,
-                                 const char *path)
+static inline int store_file_add(struct store *st, int64_t url_id, uint32_t group, const char *path)
 {
 	return st->ops->file_add(st, url_id, group, path);
 }
@@ -142,7 +189,7 @@ static inline int store_count(struct store *st, int64_t op, char status, int64_t
  * output_final_line, its report name and text, both NULL if none); call it
  * in the transaction that records the status. */
 static inline int store_output_add(struct store *st, int64_t url_id, int log, const char *line,
-                                   const char *report_name, const char *report)
+				   const char *report_name, const char *report)
 {
 	return st->ops->output_add(st, url_id, log, line, report_name, report);
 }
@@ -169,8 +216,46 @@ static inline int store_input_get(struct store *st, int64_t op, struct store_inp
 	return st->ops->input_get(st, op, ret);
 }
 /* 1 if run op already has this URL (same client and visit time), else 0. */
-static inline int store_url_known(struct store *st, int64_t op, const char *url,
-                                  const char *client, uint32_t time)
+static inline int store_url_known(struct store *st, int64_t op, const char *url, const char *client,
+				  uint32_t time)
 {
 	return st->ops->url_known(st, op, url, client, time);
+}
+/* The message of the last failed operation (libpq or SQLite text), "" if
+ * none; valid until the next operation on st. */
+static inline const char *store_errmsg(struct store *st)
+{
+	return st->ops->errmsg(st);
+}
+/* Names this server in the store: url_final records it as finished_by and
+ * url_claim/lease_renew use it when their owner is NULL.  Returns 0,
+ * -EINVAL for an empty or too long name (over 255 bytes). */
+static inline int store_set_owner(struct store *st, const char *owner)
+{
+	return st->ops->set_owner(st, owner);
+}
+/* Atomically claims up to max URLs of run op that have no final status and
+ * no lease or an expired one (judged by the database's clock, so hosts'
+ * clocks do not matter), highest priority first, then by id: sets their
+ * owner (NULL = the store's owner) and a lease of lease_seconds, then calls
+ * fn for each in that order.  Two stores never claim the same URL while
+ * its lease runs.  Returns the number claimed (0 = none left to claim),
+ * the first negative value fn returns, or -errno. */
+static inline int store_url_claim(struct store *st, int64_t op, const char *owner, unsigned max,
+				  unsigned lease_seconds, store_url_fn fn, void *ud)
+{
+	return st->ops->url_claim(st, op, owner, max, lease_seconds, fn, ud);
+}
+/* Extends to now + lease_seconds the leases of owner's (NULL = the store's
+ * owner) URLs without a final status; returns how many or -errno. */
+static inline int store_lease_renew(struct store *st, const char *owner, unsigned lease_seconds)
+{
+	return st->ops->lease_renew(st, owner, lease_seconds);
+}
+/* Calls fn for every URL of run op with a final status, in id order (for
+ * an export of a run's logs); stops at and returns the first negative
+ * value fn returns.  The strings are valid during the call only. */
+static inline int store_url_finals(struct store *st, int64_t op, store_final_fn fn, void *ud)
+{
+	return st->ops->url_finals(st, op, fn, ud);
 }
