@@ -1,12 +1,16 @@
 /* store-pg.c - the PostgreSQL store (see store.h).
  *
- * One libpq connection per store, used synchronously: the server's writes
- * are short and batched in the caller's transactions, so a round trip per
- * statement on a local socket is cheap and keeps the error path simple.
- * Every statement is prepared once at open (PQprepare) and run with
- * PQexecPrepared; values are never put into SQL text.  Outside a
- * transaction each op is one statement (url_final's error row rides in the
- * same statement as a data-modifying CTE), so each is atomic on its own.
+ * One libpq connection per store.  Outside a transaction every op waits
+ * for its answer.  Inside one (tx_begin .. tx_commit) the connection is in
+ * pipeline mode: writes whose answer the caller does not need (output
+ * journal, events, files, the input position, url_add with an id reserved
+ * in advance) are only queued, and their results are checked at the next
+ * op that needs an answer or at the commit, which then fails if any did:
+ * a round trip per URL instead of four is what makes the store keep up
+ * with 100 clients (docs/benchmarks.md).  Every statement is prepared once at open (PQprepare) and
+ * run with PQexecPrepared; values are never put into SQL text.  Outside a transaction each op is
+ * one statement (url_final's error row rides in the same statement as a data-modifying CTE), so
+ * each is atomic on its own.
  *
  * Several servers may share one database: times that order servers (the
  * leases, finished) come from the database's clock_timestamp(), never from
@@ -50,6 +54,8 @@ enum stmt {
 	ST_CLAIM,
 	ST_RENEW,
 	ST_FINALS,
+	ST_URL_ADD_ID,
+	ST_IDS,
 	ST_MAX,
 };
 
@@ -104,7 +110,15 @@ static const char *const stmt_sql[ST_MAX] = {
 		  " coalesce(u.finished_by, '')"
 		  " FROM url u LEFT JOIN error e ON e.url = u.id"
 		  " WHERE u.operation = $1 AND u.status IS NOT NULL ORDER BY u.id",
+    /* inside a transaction: the id is reserved before (ST_IDS) so that the
+     * insert needs no answer */
+    [ST_URL_ADD_ID] = "INSERT INTO url(id, operation, url, client, time, priority)"
+		      " VALUES ($6, $1, $2, $3, $4, $5)",
+    [ST_IDS] = "SELECT nextval(pg_get_serial_sequence('url', 'id'))"
+	       " FROM generate_series(1, $1)",
 };
+
+#define ID_BATCH 256 /* url ids reserved at a time inside a transaction */
 
 /* Version 1: the SQLite schema (version 2) in PostgreSQL types. */
 static const char schema_v1[] =
@@ -144,7 +158,11 @@ static const char *const migrations[PG_SCHEMA_VERSION] = {
 struct store_pg {
 	struct store base;
 	PGconn *conn;
-	bool in_tx;
+	bool in_tx;	 /* in pipeline mode between BEGIN and COMMIT */
+	unsigned queued; /* statements sent whose results are not read yet */
+	int tx_error;	 /* the first failure of a queued statement, or 0 */
+	int64_t ids[ID_BATCH];
+	unsigned n_ids, next_id; /* reserved url ids not used yet: ids[next_id..n_ids) */
 	char owner[256];
 	char err[512];
 };
@@ -196,22 +214,91 @@ static void stmt_name(enum stmt which, char name[static 8])
 	snprintf(name, 8, "c%d", (int)which);
 }
 
+/* Pipeline mode: reads the results of the queued statements (each ends
+ * with a NULL); the first failure is kept in tx_error. */
+static int drain(struct store_pg *q)
+{
+	for (; q->queued > 0; q->queued--) {
+		PGresult *res;
+		while ((res = PQgetResult(q->conn))) {
+			ExecStatusType t = PQresultStatus(res);
+			if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK && q->tx_error == 0)
+				q->tx_error =
+				    t == PGRES_PIPELINE_ABORTED ? -EIO : result_errno(q, res);
+			PQclear(res);
+		}
+	}
+	return q->tx_error;
+}
+
+/* Pipeline mode: sends a statement; the server answers only once asked. */
+static int send_stmt(struct store_pg *q, enum stmt which, int n, const char *const *params)
+{
+	char name[8];
+	stmt_name(which, name);
+	if (!PQsendQueryPrepared(q->conn, name, n, params, NULL, NULL, 0)) {
+		set_err(q, PQerrorMessage(q->conn));
+		return PQstatus(q->conn) != CONNECTION_OK ? -ECONNRESET : -EIO;
+	}
+	return 0;
+}
+
+/* A write whose answer the caller does not need: queued inside a
+ * transaction, run at once outside. */
+static int run_queued(struct store_pg *q, enum stmt which, int n, const char *const *params);
+
 /* Runs a prepared statement with text parameters (NULL = SQL NULL); on
- * success *ret holds the result (tuples or command status). */
+ * success *ret holds the result (tuples or command status).  Inside a
+ * transaction the queued statements are read first: if one failed, the
+ * transaction is lost and so is this op. */
 static int run(struct store_pg *q, enum stmt which, int n, const char *const *params,
 	       PGresult **ret)
 {
 	char name[8];
 	stmt_name(which, name);
-	PGresult *res = PQexecPrepared(q->conn, name, n, params, NULL, NULL, 0);
+	PGresult *res;
+	if (q->in_tx) {
+		int r = send_stmt(q, which, n, params);
+		if (r == 0 && (!PQsendFlushRequest(q->conn) || PQflush(q->conn) != 0))
+			r = -EIO;
+		if (r < 0) {
+			set_err(q, PQerrorMessage(q->conn));
+			return r;
+		}
+		r = drain(q);
+		res = PQgetResult(q->conn);
+		for (PGresult *end; (end = PQgetResult(q->conn));) /* up to its NULL */
+			PQclear(end);
+		if (r < 0) {
+			PQclear(res);
+			return r;
+		}
+	} else
+		res = PQexecPrepared(q->conn, name, n, params, NULL, NULL, 0);
 	ExecStatusType t = PQresultStatus(res);
 	if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
 		int r = result_errno(q, res);
+		if (q->in_tx && q->tx_error == 0)
+			q->tx_error = r;
 		PQclear(res);
 		return r;
 	}
 	*ret = res;
 	return 0;
+}
+
+static int run_queued(struct store_pg *q, enum stmt which, int n, const char *const *params)
+{
+	if (!q->in_tx) {
+		_cleanup_pgresult_ PGresult *res = NULL;
+		return run(q, which, n, params, &res);
+	}
+	if (q->tx_error)
+		return q->tx_error;
+	int r = send_stmt(q, which, n, params);
+	if (r == 0)
+		q->queued++;
+	return r;
 }
 
 static int run_simple(struct store_pg *q, enum stmt which, int n, const char *const *params)
@@ -268,14 +355,21 @@ static const char *get_str(const PGresult *res, int row, int col)
 static int iterate(struct store_pg *q, enum stmt which, int n, const char *const *params,
 		   int (*fn)(void *ctx, const PGresult *row), void *ctx)
 {
-	char name[8];
-	stmt_name(which, name);
-	if (!PQsendQueryPrepared(q->conn, name, n, params, NULL, NULL, 0)) {
-		set_err(q, PQerrorMessage(q->conn));
-		return PQstatus(q->conn) != CONNECTION_OK ? -ECONNRESET : -EIO;
+	int r = send_stmt(q, which, n, params);
+	if (r < 0)
+		return r;
+	if (q->in_tx) {
+		if (!PQsendFlushRequest(q->conn) || PQflush(q->conn) != 0) {
+			set_err(q, PQerrorMessage(q->conn));
+			return -EIO;
+		}
+		if ((r = drain(q)) < 0) {
+			for (PGresult *res; (res = PQgetResult(q->conn));)
+				PQclear(res);
+			return r;
+		}
 	}
 	(void)PQsetSingleRowMode(q->conn);
-	int r = 0;
 	PGresult *res;
 	/* every result is read, also after a failure, so that the connection
 	 * is ready for the next statement */
@@ -300,23 +394,63 @@ static void pg_close(struct store *st)
 
 static int pg_tx_begin(struct store *st)
 {
-	int r = exec_sql(P(st), "BEGIN");
-	if (r == 0)
-		P(st)->in_tx = true;
-	return r;
+	struct store_pg *q = P(st);
+	if (q->in_tx)
+		return -EBUSY;
+	if (!PQenterPipelineMode(q->conn)) {
+		set_err(q, PQerrorMessage(q->conn));
+		return -EIO;
+	}
+	q->in_tx = true;
+	q->tx_error = 0;
+	q->queued = 0;
+	if (!PQsendQueryParams(q->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0)) {
+		set_err(q, PQerrorMessage(q->conn));
+		(void)PQexitPipelineMode(q->conn);
+		q->in_tx = false;
+		return -EIO;
+	}
+	q->queued = 1;
+	return 0;
 }
 
+/* Ends the pipeline: COMMIT, then every result up to the sync.  A failed
+ * statement anywhere in the transaction makes it a ROLLBACK and -errno. */
 static int pg_tx_commit(struct store *st)
 {
 	struct store_pg *q = P(st);
-	q->in_tx = false;
-	/* COMMIT of a failed transaction "succeeds" as a ROLLBACK: report it */
-	if (PQtransactionStatus(q->conn) == PQTRANS_INERROR) {
-		(void)exec_sql(q, "ROLLBACK");
-		set_err(q, "transaction aborted by an earlier error; rolled back");
-		return -EIO;
+	if (!q->in_tx)
+		return -EINVAL;
+	int r = 0;
+	if (!PQsendQueryParams(q->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
+	    !PQpipelineSync(q->conn))
+		r = -EIO;
+	else
+		q->queued++;
+	if (r == 0)
+		r = drain(q);
+	for (;;) { /* up to the sync */
+		PGresult *res = PQgetResult(q->conn);
+		if (!res && PQstatus(q->conn) != CONNECTION_OK)
+			break;
+		ExecStatusType t = PQresultStatus(res);
+		PQclear(res);
+		if (t == PGRES_PIPELINE_SYNC)
+			break;
 	}
-	return exec_sql(q, "COMMIT");
+	(void)PQexitPipelineMode(q->conn);
+	q->in_tx = false;
+	q->n_ids = q->next_id = 0; /* a rolled-back reservation is simply not used */
+	if (PQstatus(q->conn) != CONNECTION_OK)
+		return -ECONNRESET;
+	if (PQtransactionStatus(q->conn) != PQTRANS_IDLE) {
+		(void)exec_sql(q, "ROLLBACK");
+		if (r == 0) {
+			set_err(q, "transaction aborted by an earlier error; rolled back");
+			r = -EIO;
+		}
+	}
+	return r;
 }
 
 static int pg_operation_begin(struct store *st, const char *alg, int64_t *ret_op)
@@ -416,14 +550,14 @@ static int pg_event_add(struct store *st, int64_t url_id, uint32_t group, const 
 			   o1,
 			   o2,
 			   cmdline};
-	return run_simple(P(st), ST_EVENT_ADD, 10, p);
+	return run_queued(P(st), ST_EVENT_ADD, 10, p);
 }
 
 static int pg_file_add(struct store *st, int64_t url_id, uint32_t group, const char *path)
 {
 	struct num a, b;
 	const char *p[] = {url_id > 0 ? i64(&a, url_id) : NULL, i64(&b, group), path};
-	return run_simple(P(st), ST_FILE_ADD, 3, p);
+	return run_queued(P(st), ST_FILE_ADD, 3, p);
 }
 
 static int pg_count(struct store *st, int64_t op, char status, int64_t *ret)
@@ -446,14 +580,14 @@ static int pg_output_add(struct store *st, int64_t url_id, int log, const char *
 	bool rep = report_name && report;
 	const char *p[] = {i64(&a, url_id), i64(&b, log), line, rep ? report_name : NULL,
 			   rep ? report : NULL};
-	return run_simple(P(st), ST_OUTPUT_ADD, 5, p);
+	return run_queued(P(st), ST_OUTPUT_ADD, 5, p);
 }
 
 static int pg_output_done(struct store *st, int64_t url_id)
 {
 	struct num a;
 	const char *p[] = {i64(&a, url_id)};
-	return run_simple(P(st), ST_OUTPUT_DONE, 1, p);
+	return run_queued(P(st), ST_OUTPUT_DONE, 1, p);
 }
 
 struct output_iter {
@@ -480,7 +614,7 @@ static int pg_input_set(struct store *st, int64_t op, const struct store_input *
 	struct num a, b, c;
 	const char *p[] = {i64(&a, op), in->path, i64(&b, in->offset), i64(&c, in->line),
 			   in->done ? "1" : "0"};
-	return run_simple(P(st), ST_INPUT_SET, 5, p);
+	return run_queued(P(st), ST_INPUT_SET, 5, p);
 }
 
 static int pg_input_get(struct store *st, int64_t op, struct store_input *ret)

@@ -548,6 +548,45 @@ static void test_pg_connect_errors(void **state)
 	assert_null(st);
 }
 
+/* PostgreSQL pipelines the writes of a transaction: one that fails (a
+ * journal entry of an unknown URL: a foreign key) is reported by the next
+ * op that waits for an answer or by the commit, which rolls everything
+ * back; the connection is usable afterwards.  URL ids reserved in the
+ * transaction are the rows' ids. */
+static void test_pg_pipelined_tx(void **state)
+{
+	struct store *st;
+	int64_t op, id, id2, n;
+	assert_int_equal(pg_reset(), 0);
+	assert_int_equal(pg_open(&st), 0);
+	assert_int_equal(store_operation_begin(st, "dac", &op), 0);
+	assert_int_equal(store_tx_begin(st), 0);
+	assert_int_equal(store_url_add(st, op, "http://a.test/", "firefox", 10, 0.5, &id), 0);
+	assert_int_equal(store_output_add(st, id + 1000, 1, "x\n", NULL, NULL), 0); /* queued */
+	assert_int_equal(store_tx_commit(st), -EINVAL);
+	assert_true(strlen(store_errmsg(st)) > 0);
+	assert_int_equal(store_count(st, op, 0, &n), 0);
+	assert_int_equal(n, 0);
+	/* the same failure seen by an op that needs an answer */
+	assert_int_equal(store_tx_begin(st), 0);
+	assert_int_equal(store_output_add(st, 424242, 1, "x\n", NULL, NULL), 0);
+	assert_int_equal(store_count(st, op, 0, &n), -EINVAL);
+	assert_true(store_tx_commit(st) < 0);
+	/* a good transaction: the reserved ids are the stored ones */
+	assert_int_equal(store_tx_begin(st), 0);
+	assert_int_equal(store_url_add(st, op, "http://b.test/", "firefox", 10, 0.5, &id), 0);
+	assert_int_equal(store_url_add(st, op, "http://c.test/", "firefox", 10, 0.5, &id2), 0);
+	assert_int_equal(store_output_add(st, id2, 1, "c\n", NULL, NULL), 0);
+	assert_int_equal(store_url_final(st, id2, 'B', 0, 0), 0);
+	assert_int_equal(store_tx_commit(st), 0);
+	assert_true(id2 > id);
+	int64_t ids[64] = {0};
+	assert_int_equal(store_url_claim(st, op, "x", 10, 60, on_claim, ids), 1);
+	assert_int_equal(ids[1], id);
+	assert_int_equal(store_url_final(st, id2, 'M', 0, 0), -EALREADY);
+	store_close(st);
+}
+
 /* A conformance test once per backend, named after it. */
 #define BOTH(f)                                                                                    \
 	{#f "/sqlite", f, setup_backend, NULL, (void *)&sqlite_backend},                           \
@@ -567,6 +606,7 @@ int main(void)
 	    BOTH(test_errors),
 	    cmocka_unit_test(test_migrate_event_columns),
 	    cmocka_unit_test(test_pg_connect_errors),
+	    cmocka_unit_test(test_pg_pipelined_tx),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
