@@ -40,6 +40,7 @@ enum stmt {
 	ST_OP_FINISH,
 	ST_URL_ADD,
 	ST_URL_FINAL,
+	ST_URL_FINAL_OK,
 	ST_URL_PENDING,
 	ST_EVENT_ADD,
 	ST_FILE_ADD,
@@ -74,6 +75,9 @@ static const char *const stmt_sql[ST_MAX] = {
 		     " e AS (INSERT INTO error(url, major, minor, time)"
 		     " SELECT id, $3, $4, visited FROM u WHERE $2 = 'E')"
 		     " SELECT count(*) FROM u",
+    /* B and M: no error row, a plain update (the common case) */
+    [ST_URL_FINAL_OK] = "UPDATE url SET status = $2, visited = " EPOCH_NOW ", finished_by = $3"
+			" WHERE id = $1 AND status IS NULL",
     [ST_URL_PENDING] = "SELECT id, url, client, time, priority FROM url"
 		       " WHERE operation = $1 AND status IS NULL ORDER BY id",
     [ST_EVENT_ADD] = "INSERT INTO event(url, group_id, type, time, process_id, process,"
@@ -135,7 +139,6 @@ static const char schema_v1[] =
     "CREATE INDEX IF NOT EXISTS url_queue ON url(operation, priority DESC, id)"
     " WHERE status IS NULL;"
     "CREATE INDEX IF NOT EXISTS url_owner ON url(owner) WHERE status IS NULL;"
-    "CREATE INDEX IF NOT EXISTS url_final ON url(operation, id) WHERE status IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS url_operation(url BIGINT NOT NULL REFERENCES url(id),"
     " operation BIGINT NOT NULL, group_id BIGINT, started DOUBLE PRECISION,"
     " finished DOUBLE PRECISION, status TEXT);"
@@ -506,6 +509,13 @@ static int pg_url_final(struct store *st, int64_t id, char status, uint32_t majo
 	char txt[2] = {status, 0};
 	const char *p[] = {i64(&a, id), txt, i64(&b, major), i64(&c, minor),
 			   q->owner[0] ? q->owner : NULL};
+	if (status != 'E') {
+		const char *pk[] = {p[0], txt, p[4]};
+		int r = run(q, ST_URL_FINAL_OK, 3, pk, &res);
+		if (r < 0)
+			return r;
+		return strcmp(PQcmdTuples(res), "0") == 0 ? -EALREADY : 0;
+	}
 	int r = run(q, ST_URL_FINAL, 5, p, &res);
 	if (r < 0)
 		return r;

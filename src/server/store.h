@@ -153,8 +153,10 @@ static inline int store_url_add(struct store *st, int64_t op, const char *url, c
 {
 	return st->ops->url_add(st, op, url, client, time, priority, ret_id);
 }
-/* Sets a URL's final status ('B','M','E'); -EALREADY if it already had
- * one, -ENOENT for an unknown id, -EINVAL for another letter. */
+/* Sets a URL's final status ('B','M','E') and records when (the
+ * database's clock for PostgreSQL) and by whom (the store's owner, see
+ * store_set_owner); -EALREADY if it already had one (also when another
+ * server set it) or for an unknown id, -EINVAL for another letter. */
 static inline int store_url_final(struct store *st, int64_t id, char status, uint32_t major,
 				  uint32_t minor)
 {
