@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ca.h"
 #include "capture-config.h"
 #include "config.h"
 #include "exclusions.h"
@@ -38,7 +39,9 @@ static void usage(FILE *f)
 	        "  -v              more output (repeat for debug)\n"
 	        "  --help          this text\n"
 	        "commands: start (default), resume (continue the newest unfinished run),\n"
-	        "          stop (ask the server running on OUTDIR to stop)\n");
+	        "          stop (ask the server running on OUTDIR to stop)\n"
+	        "       capture-server ca init DIR | ca issue DIR NAME [--days N]\n"
+	        "                  farm CA for mutual TLS (ca --help; docs/farm.md)\n");
 }
 
 /* Splits "host:port", "[v6]:port" or "host"; 0 or -EINVAL. */
@@ -140,6 +143,10 @@ int main(int argc, char **argv)
 	           *import = NULL;
 	bool check = false, no_revert = false;
 	int verbose = 0, ch;
+	if (argc > 1 && strcmp(argv[1], "ca") == 0) {
+		log_init("capture-server", 0);
+		return ca_main(argc - 1, argv + 1);
+	}
 	while ((ch = getopt_long(argc, argv, "s:f:c:o:i:rnvh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 's': addr_arg = optarg; break;
