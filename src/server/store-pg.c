@@ -434,7 +434,7 @@ static int pg_tx_commit(struct store *st)
 		r = drain(q);
 	for (;;) { /* up to the sync */
 		PGresult *res = PQgetResult(q->conn);
-		if (!res && PQstatus(q->conn) != CONNECTION_OK)
+		if (!res) /* a lost connection, or no sync sent: nothing more comes */
 			break;
 		ExecStatusType t = PQresultStatus(res);
 		PQclear(res);
