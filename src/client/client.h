@@ -31,6 +31,8 @@ struct client_options {
 	const char *vm_server_id; /* -a */
 	const char *vm_id;	  /* -b */
 	unsigned connect_tries;	  /* 10, 1 s apart, as the original */
+	/* mutual TLS with the server (all three, or none: plain text) */
+	const char *tls_ca, *tls_cert, *tls_key;
 	/* standalone mode */
 	const char *visits[CLIENT_MAX_LIST];
 	size_t n_visits;
@@ -79,6 +81,11 @@ void client_options_init(struct client_options *o);
 /* Parses argv; returns 0, 1 if --help/--version was printed (exit 0), or
  * -EINVAL after printing an error naming the option. */
 int client_options_parse(struct client_options *o, int argc, char **argv);
+/* Reads a --config file: "key = value" lines (#: comment), keys as the long
+ * options server, port, vm-server-id, vm-id, connect-tries, tls-ca, tls-cert,
+ * tls-key.  Values are kept for the process's lifetime.  0 or -errno; errors
+ * are logged with file:line. */
+int client_options_load(struct client_options *o, const char *path);
 
 /* ---- analyzer.c ---- */
 struct excl_list;

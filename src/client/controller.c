@@ -52,6 +52,7 @@
 #include "proctable.h"
 #include "report.h"
 #include "sandbox.h"
+#include "tls.h"
 #include "visitor.h"
 
 #define N_MON 4
@@ -113,6 +114,8 @@ struct client {
 	bool quit;
 	/* comm */
 	int sock;
+	SSL_CTX *tls_ctx; /* --tls-*: every connection is mutual TLS */
+	SSL *ssl;
 	struct cap_framer in;
 	struct cap_buf out;
 	bool reconnecting;
@@ -155,6 +158,67 @@ static void print_csv(FILE *f, const char *const *fields, size_t n)
 
 /* ---- communication ---- */
 
+/* read(2) on the server socket, through TLS when it is on.  A TLS failure
+ * reads as a reset: the server's way to end a connection. */
+static ssize_t sock_read(struct client *c, void *buf, size_t n)
+{
+	if (!c->ssl)
+		return read(c->sock, buf, n);
+	enum tls_want w;
+	ssize_t r = tls_read(c->ssl, buf, n, &w);
+	if (r >= 0)
+		return r;
+	if (r != -EAGAIN) {
+		log_warnx("server %s: TLS connection failed (%s)", c->o->server, strerror((int)-r));
+		r = -ECONNRESET;
+	}
+	errno = (int)-r;
+	return -1;
+}
+
+/* cap_buf_flush, through TLS when it is on: 1 all sent, 0 would block, -errno. */
+static int sock_flush(struct client *c)
+{
+	if (!c->ssl)
+		return cap_buf_flush(&c->out, c->sock);
+	while (cap_buf_unsent(&c->out) > 0) {
+		enum tls_want w;
+		ssize_t n = tls_write(c->ssl, c->out.data + c->out.off, cap_buf_unsent(&c->out), &w);
+		if (n == -EAGAIN)
+			return 0;
+		if (n < 0)
+			return (int)n;
+		c->out.off += (size_t)n;
+	}
+	c->out.off = c->out.len = 0;
+	return 1;
+}
+
+/* The TLS handshake on the fresh non-blocking socket, bounded to 10 s. */
+static int sock_tls(struct client *c)
+{
+	char err[256] = "";
+	int r;
+	if (!c->tls_ctx &&
+	    (r = tls_ctx_new(false, c->o->tls_ca, c->o->tls_cert, c->o->tls_key, &c->tls_ctx, err,
+			     sizeof(err))) < 0)
+		return log_error_errno(r, "TLS: %s", err);
+	if ((r = tls_new(c->tls_ctx, c->sock, false, &c->ssl)) < 0)
+		return r;
+	for (int i = 0; i < 100; i++) {
+		enum tls_want w;
+		r = tls_handshake(c->ssl, &w, err, sizeof(err));
+		if (r != -EAGAIN)
+			break;
+		struct pollfd p = {.fd = c->sock, .events = w == TLS_WANT_WRITE ? POLLOUT : POLLIN};
+		(void)poll(&p, 1, 100);
+	}
+	if (r < 0)
+		log_warnx("server %s:%u: TLS handshake failed: %s", c->o->server, c->o->port,
+			  r == -EAGAIN ? "timeout" : err);
+	return r == -EAGAIN ? -ETIMEDOUT : r;
+}
+
 static int send_msg(struct client *c, const struct cap_msg *m)
 {
 	if (c->sock < 0)
@@ -167,7 +231,7 @@ static int send_msg(struct client *c, const struct cap_msg *m)
 	r = cap_buf_append(&c->out, data, len);
 	if (r < 0)
 		return log_error_errno(r, "send queue full (%zu bytes unsent)", cap_buf_unsent(&c->out));
-	r = cap_buf_flush(&c->out, c->sock);
+	r = sock_flush(c);
 	if (r < 0)
 		return r;
 	if (r == 0 && cap_buf_unsent(&c->out) > (16u << 20)) {
@@ -176,7 +240,7 @@ static int send_msg(struct client *c, const struct cap_msg *m)
 		while (cap_buf_unsent(&c->out) > 0) {
 			if (poll(&p, 1, 30000) <= 0)
 				return -ETIMEDOUT;
-			if ((r = cap_buf_flush(&c->out, c->sock)) < 0)
+			if ((r = sock_flush(c)) < 0)
 				return r;
 		}
 	}
@@ -187,7 +251,7 @@ static int send_msg(struct client *c, const struct cap_msg *m)
 static int flush_out(struct client *c, int timeout_ms)
 {
 	while (c->sock >= 0 && cap_buf_unsent(&c->out) > 0) {
-		int r = cap_buf_flush(&c->out, c->sock);
+		int r = sock_flush(c);
 		if (r < 0)
 			return r;
 		if (r == 1)
@@ -203,6 +267,8 @@ static void sock_close(struct client *c)
 {
 	if (c->sock >= 0) {
 		epoll_ctl(c->ep, EPOLL_CTL_DEL, c->sock, NULL);
+		tls_free(c->ssl);
+		c->ssl = NULL;
 		close(c->sock);
 	}
 	c->sock = -1;
@@ -261,7 +327,12 @@ static int comm_connect(struct client *c, bool reconnect)
 	c->sock = fd;
 	cap_framer_init(&c->in, CAP_FRAME_NUL, 0);
 	c->out = (struct cap_buf){.max = SEND_QUEUE_MAX};
-	int r = ep_add(c, fd, TAG_SOCK);
+	int r = c->o->tls_ca ? sock_tls(c) : 0;
+	if (r < 0) {
+		sock_close(c);
+		return r;
+	}
+	r = ep_add(c, fd, TAG_SOCK);
 	if (r < 0)
 		return r;
 	/* The server sends its exclusion lists after the connect: they replace
@@ -924,10 +995,11 @@ static int wait_for(struct client *c, enum cap_msg_type type, int timeout_ms)
 		if (left <= 0)
 			return -ETIMEDOUT;
 		struct pollfd p = {.fd = c->sock, .events = POLLIN};
-		if (poll(&p, 1, (int)left) <= 0)
+		/* TLS: plaintext already decrypted is not seen by poll */
+		if (!(c->ssl && SSL_pending(c->ssl) > 0) && poll(&p, 1, (int)left) <= 0)
 			continue;
 		char buf[65536];
-		ssize_t n = read(c->sock, buf, sizeof(buf));
+		ssize_t n = sock_read(c, buf, sizeof(buf));
 		if (n == 0)
 			return -ECONNRESET;
 		if (n < 0) {
@@ -1062,7 +1134,7 @@ static int on_sock(struct client *c)
 {
 	char buf[65536];
 	for (;;) {
-		ssize_t n = read(c->sock, buf, sizeof(buf));
+		ssize_t n = sock_read(c, buf, sizeof(buf));
 		if (n == 0)
 			return -ECONNRESET;
 		if (n < 0) {
@@ -1173,6 +1245,7 @@ static void client_done(struct client *c)
 {
 	visit_cancel(c);
 	sock_close(c);
+	SSL_CTX_free(c->tls_ctx);
 	monitors_free(c);
 	sandbox_free(c->sb);
 	sandbox_free(c->next);

@@ -45,6 +45,9 @@ enum {
 	OPT_CALIBRATE,
 	OPT_ROUNDS,
 	OPT_CAL_LIST,
+	OPT_TLS_CA,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
 };
 
 struct opt {
@@ -61,6 +64,10 @@ static const struct opt opts[] = {
 	{"vm-server-id", required_argument, 'a', "ID", "vm-server id sent in connect (default 1)"},
 	{"vm-id", required_argument, 'b', "ID", "vm id sent in connect (default 1)"},
 	{"connect-tries", required_argument, OPT_TRIES, "N", "connection attempts, 1 s apart (default 10)"},
+	{"config", required_argument, 'c', "FILE", "read key = value lines first (server, port, vm-server-id, vm-id, connect-tries, tls-ca, tls-cert, tls-key); flags override them (docs/client.md)"},
+	{"tls-ca", required_argument, OPT_TLS_CA, "FILE", "mutual TLS: the farm CA's certificate (capture-server ca init: ca.pem)"},
+	{"tls-cert", required_argument, OPT_TLS_CERT, "FILE", "mutual TLS: this host's certificate, named as its vm-server-id (ca issue: hosts/ID.pem)"},
+	{"tls-key", required_argument, OPT_TLS_KEY, "FILE", "mutual TLS: its private key (mode 0600, ours or root's)"},
 	{"visit", required_argument, OPT_VISIT, "URL", "standalone: visit URL (repeatable: one group) and print the events"},
 	{"program", required_argument, OPT_PROGRAM, "NAME", "standalone: application (default chromium); --calibrate: one to calibrate (repeatable; default every installed one of the list)"},
 	{"visit-time", required_argument, OPT_VISIT_TIME, "SECONDS", "standalone: seconds to stay after load (default 0)"},
@@ -178,6 +185,14 @@ int client_options_parse(struct client_options *o, int argc, char **argv)
 	lo[ELEMENTSOF(opts)] = (struct option){0};
 	int c;
 	uint64_t v;
+	/* --config first: the flags override the file */
+	optind = 0; /* GNU: a full reinitialisation (tests parse more than once) */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shortopts, lo, NULL)) != -1)
+		if (c == 'c' && client_options_load(o, optarg) < 0)
+			return -EINVAL;
+	opterr = 1;
+	optind = 0; /* GNU: a full reinitialisation */
 	while ((c = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -201,6 +216,17 @@ int client_options_parse(struct client_options *o, int argc, char **argv)
 			if (number("connect-tries", optarg, 1, 100000, &v) < 0)
 				return -EINVAL;
 			o->connect_tries = (unsigned)v;
+			break;
+		case 'c':
+			break; /* read before the other flags, so that they win */
+		case OPT_TLS_CA:
+			o->tls_ca = optarg;
+			break;
+		case OPT_TLS_CERT:
+			o->tls_cert = optarg;
+			break;
+		case OPT_TLS_KEY:
+			o->tls_key = optarg;
 			break;
 		case OPT_VISIT: {
 			const char *why;
@@ -379,6 +405,102 @@ int client_options_parse(struct client_options *o, int argc, char **argv)
 	if (o->server && o->n_visits) {
 		log_warnx("-s and --visit exclude each other");
 		return -EINVAL;
+	}
+	if ((o->tls_ca || o->tls_cert || o->tls_key) && !(o->tls_ca && o->tls_cert && o->tls_key)) {
+		log_warnx("mutual TLS needs --tls-ca, --tls-cert and --tls-key together");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* One "key = value" of a config file; -EINVAL after logging file:line. */
+static int load_line(struct client_options *o, const char *path, unsigned line, const char *key,
+		     char *value)
+{
+	uint64_t v;
+	const char **s = NULL;
+	if (strcmp(key, "server") == 0)
+		s = &o->server;
+	else if (strcmp(key, "tls-ca") == 0)
+		s = &o->tls_ca;
+	else if (strcmp(key, "tls-cert") == 0)
+		s = &o->tls_cert;
+	else if (strcmp(key, "tls-key") == 0)
+		s = &o->tls_key;
+	else if (strcmp(key, "vm-server-id") == 0 || strcmp(key, "vm-id") == 0) {
+		if (!id_ok(value)) {
+			log_warnx("%s:%u: %s '%s' is not an id (1-64 of [A-Za-z0-9._:@-])", path, line,
+				  key, value);
+			return -EINVAL;
+		}
+		s = key[3] == 's' ? &o->vm_server_id : &o->vm_id;
+	} else if (strcmp(key, "port") == 0 || strcmp(key, "connect-tries") == 0) {
+		bool port = key[0] == 'p';
+		if (number(key, value, 1, port ? 65535 : 100000, &v) < 0) {
+			log_warnx("%s:%u: bad %s", path, line, key);
+			return -EINVAL;
+		}
+		if (port)
+			o->port = (uint16_t)v;
+		else
+			o->connect_tries = (unsigned)v;
+		return 0;
+	} else {
+		log_warnx("%s:%u: unknown key '%s' (server, port, vm-server-id, vm-id, "
+			  "connect-tries, tls-ca, tls-cert, tls-key)",
+			  path, line, key);
+		return -EINVAL;
+	}
+	char *dup = strdup(value);
+	if (!dup)
+		return -ENOMEM;
+	*s = dup; /* lives as long as the options: the process */
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && strchr(" \t\r\n", s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+int client_options_load(struct client_options *o, const char *path)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f) {
+		int r = -errno;
+		log_warnx("config %s: %s", path, strerror(errno));
+		return r;
+	}
+	char buf[4096];
+	unsigned line = 0;
+	while (fgets(buf, sizeof(buf), f)) {
+		line++;
+		if (!strchr(buf, '\n') && !feof(f)) {
+			log_warnx("%s:%u: line too long", path, line);
+			return -EINVAL;
+		}
+		char *s = trim(buf);
+		if (*s == '\0' || *s == '#')
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			log_warnx("%s:%u: expected key = value", path, line);
+			return -EINVAL;
+		}
+		*eq = '\0';
+		char *key = trim(s), *value = trim(eq + 1);
+		if (!*value) {
+			log_warnx("%s:%u: %s has no value", path, line, key);
+			return -EINVAL;
+		}
+		int r = load_line(o, path, line, key, value);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }

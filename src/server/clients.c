@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -30,6 +31,30 @@ static void set_epollout(struct srv *s, struct srv_client *c, bool on)
 	(void)epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
+/* A peer that has not finished the TLS handshake by then is closed. */
+#define SRV_TLS_HANDSHAKE_TIMEOUT 10.0
+
+/* cap_buf_flush through TLS when the connection has it: 1 all written, 0 would
+ * block with data left, -errno. */
+static int flush_out(struct srv_client *c)
+{
+	if (!c->ssl)
+		return cap_buf_flush(&c->out, c->fd);
+	if (!c->tls_done)
+		return cap_buf_unsent(&c->out) ? 0 : 1; /* sent when the handshake ends */
+	while (cap_buf_unsent(&c->out) > 0) {
+		enum tls_want w;
+		ssize_t n = tls_write(c->ssl, c->out.data + c->out.off, cap_buf_unsent(&c->out), &w);
+		if (n == -EAGAIN)
+			return 0;
+		if (n < 0)
+			return (int)n;
+		c->out.off += (size_t)n;
+	}
+	c->out.off = c->out.len = 0;
+	return 1;
+}
+
 static int send_msg(struct srv *s, struct srv_client *c, const struct cap_msg *m)
 {
 	_cleanup_free_ char *data = NULL;
@@ -37,7 +62,7 @@ static int send_msg(struct srv *s, struct srv_client *c, const struct cap_msg *m
 	int r = cap_msg_encode_to_client(m, &data, &len);
 	if (r < 0 || (r = cap_buf_append(&c->out, data, len)) < 0)
 		return r;
-	r = cap_buf_flush(&c->out, c->fd);
+	r = flush_out(c);
 	if (r == 0)
 		set_epollout(s, c, true);
 	return r < 0 ? r : 0;
@@ -155,6 +180,8 @@ static void detach(struct srv *s, struct srv_client *c)
 	if (c->fd < 0)
 		return;
 	(void)epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	tls_free(c->ssl);
+	c->ssl = NULL;
 	close(c->fd);
 	c->fd = -1;
 	s->n_clients--;
@@ -288,6 +315,13 @@ static void accept_emfile(struct srv *s)
 	s->resume_accept = srv_now() + 1.0;
 }
 
+static int send_hello(struct srv *s, struct srv_client *c)
+{
+	struct cap_msg m = {.type = CAP_MSG_CONNECT,
+	                    .connect.server = (char *)CAP_PROTO_SERVER_VERSION};
+	return send_msg(s, c, &m);
+}
+
 void srv_accept(struct srv *s)
 {
 	for (int i = 0; i < 64; i++) {
@@ -333,11 +367,93 @@ void srv_accept(struct srv *s)
 		s->n_clients++;
 		c->next = s->clients;
 		s->clients = c;
-		struct cap_msg m = {.type = CAP_MSG_CONNECT,
-		                    .connect.server = (char *)CAP_PROTO_SERVER_VERSION};
-		if (send_msg(s, c, &m) < 0)
+		c->accepted_at = c->last_contact;
+		if (s->tls) {
+			/* connect follows the handshake (tls_step) */
+			if (tls_new(s->tls, fd, true, &c->ssl) < 0)
+				srv_client_close(s, c, 0, false);
+			continue;
+		}
+		if (send_hello(s, c) < 0)
 			srv_client_close(s, c, 0, false);
 	}
+}
+
+/* Drives the handshake; once done, the connect message goes out. */
+static void tls_step(struct srv *s, struct srv_client *c)
+{
+	enum tls_want w;
+	char err[256] = "";
+	int r = tls_handshake(c->ssl, &w, err, sizeof(err));
+	if (r == -EAGAIN) {
+		set_epollout(s, c, w == TLS_WANT_WRITE);
+		return;
+	}
+	if (r < 0) {
+		log_warnx("client %s: TLS handshake failed (%s); refused", c->peer,
+		          r == -EPROTO && strstr(err, "wrong version")
+		                  ? "not TLS: a plain-text client?"
+		                  : err);
+		srv_client_close(s, c, 0, false);
+		return;
+	}
+	r = tls_peer_name(c->ssl, c->cert_name, sizeof(c->cert_name));
+	if (r < 0) {
+		log_warnx("client %s: TLS certificate without a usable name; refused", c->peer);
+		srv_client_close(s, c, 0, false);
+		return;
+	}
+	c->tls_done = true;
+	c->last_contact = srv_now();
+	log_debug(LOG_PROTO, "client %s: TLS certificate of %s", c->peer, c->cert_name);
+	set_epollout(s, c, false);
+	if (send_hello(s, c) < 0)
+		srv_client_close(s, c, 0, false);
+}
+
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+int srv_tls_setup(struct srv *s)
+{
+	const struct server_config *cfg = s->cfg;
+	if (cfg->tls_dir[0]) {
+		char ca[PATH_MAX + 16], cert[PATH_MAX + 16], key[PATH_MAX + 16], err[PATH_MAX + 256];
+		snprintf(ca, sizeof(ca), "%s/ca.pem", cfg->tls_dir);
+		snprintf(cert, sizeof(cert), "%s/server.pem", cfg->tls_dir);
+		snprintf(key, sizeof(key), "%s/server.key", cfg->tls_dir);
+		int r = tls_ctx_new(true, ca, cert, key, &s->tls, err, sizeof(err));
+		if (r < 0) {
+			log_warnx("tls-dir: %s", err);
+			return r;
+		}
+		log_info("mutual TLS with every client (CA %s)", ca);
+		return 0;
+	}
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(s->listen_fd, (struct sockaddr *)&ss, &sl) < 0)
+		return log_error_errno(-errno, "getsockname");
+	if (is_loopback(&ss))
+		return 0;
+	if (strcmp(cfg->plaintext_clients, "allow") == 0) {
+		log_warnx("listening on %s in plain text: clients are not authenticated "
+		          "(plaintext-clients=\"allow\"; tls-dir would make them)",
+		          s->o->address);
+		return 0;
+	}
+	log_warnx("refusing to listen on %s in plain text: not a loopback address; set tls-dir "
+	          "(capture-server ca init) or plaintext-clients=\"allow\"",
+	          s->o->address);
+	return -EPERM;
 }
 
 void srv_accept_tick(struct srv *s, double now)
@@ -373,7 +489,7 @@ static int send_options(struct srv *s, struct srv_client *c)
 	if (len > 0) {
 		c->out.max += len;
 		int r = cap_buf_append(&c->out, data, len);
-		if (r < 0 || (r = cap_buf_flush(&c->out, c->fd)) < 0)
+		if (r < 0 || (r = flush_out(c)) < 0)
 			return r;
 		set_epollout(s, c, true);
 	}
@@ -398,8 +514,9 @@ static bool same_host(const char *a, const char *b)
 static bool adopt(struct srv *s, struct srv_client *c, const char *name)
 {
 	struct srv_client *o = s->clients;
+	/* with TLS the certificate proves the host (on_connect checked the name) */
 	while (o && (o == c || o->dead || o->fd >= 0 || strcmp(o->name, name) != 0 ||
-	             !same_host(o->peer, c->peer)))
+	             (!c->ssl && !same_host(o->peer, c->peer))))
 		o = o->next;
 	if (!o)
 		return false;
@@ -410,6 +527,10 @@ static bool adopt(struct srv *s, struct srv_client *c, const char *name)
 	}
 	o->fd = c->fd;
 	c->fd = -1;
+	o->ssl = c->ssl;
+	c->ssl = NULL;
+	o->tls_done = c->tls_done;
+	cap_strlcpy(o->cert_name, c->cert_name, sizeof(o->cert_name));
 	cap_framer_done(&o->fr);
 	o->fr = c->fr; /* what followed reconnect in the same read */
 	cap_framer_init(&c->fr, CAP_FRAME_LINE, s->cfg->max_message_size);
@@ -446,6 +567,14 @@ static void on_connect(struct srv *s, struct srv_client *c, const struct cap_msg
 	snprintf(name, sizeof(name), "%.30s:%.30s",
 	         m->connect.vm_server_id ? m->connect.vm_server_id : "-",
 	         m->connect.vm_id ? m->connect.vm_id : "-");
+	if (c->ssl && (!m->connect.vm_server_id || strcmp(m->connect.vm_server_id, c->cert_name))) {
+		log_warnx("client %s: vm-server-id \"%.64s\" is not its certificate's name \"%s\"; "
+		          "refused",
+		          c->peer, m->connect.vm_server_id ? m->connect.vm_server_id : "",
+		          c->cert_name);
+		srv_client_close(s, c, 0, false);
+		return;
+	}
 	if (m->type == CAP_MSG_RECONNECT && c->state == CLIENT_CONNECTING && adopt(s, c, name))
 		return;
 	if (!transition(s, c, CEV_CONNECT))
@@ -1053,12 +1182,27 @@ static void drain_messages(struct srv *s, struct srv_client *c)
 static void read_messages(struct srv *s, struct srv_client *c)
 {
 	char buf[65536];
-	for (int rounds = 0; rounds < 16 && !c->dead && c->fd >= 0; rounds++) {
-		ssize_t n = read(c->fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
+	/* TLS: plaintext already decrypted into OpenSSL's buffer does not wake
+	 * epoll again, so it is drained past the round limit */
+	for (int rounds = 0;
+	     (rounds < 16 || (c->ssl && SSL_pending(c->ssl) > 0)) && !c->dead && c->fd >= 0;
+	     rounds++) {
+		ssize_t n;
+		if (c->ssl) {
+			enum tls_want w;
+			n = tls_read(c->ssl, buf, sizeof(buf), &w);
+			if (n == -EAGAIN)
+				break;
+			if (n < 0)
+				log_warnx("client %s: TLS error (%s); closing the connection", c->label,
+				          n == -EPROTO ? "not a TLS record: garbage?" : strerror((int)-n));
+		} else {
+			n = read(c->fd, buf, sizeof(buf));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EAGAIN)
+				break;
+		}
 		if (n <= 0) {
 			if (c->group && c->name[0] != '#') {
 				/* as the original: the client may send reconnect */
@@ -1084,8 +1228,12 @@ void srv_client_io(struct srv *s, struct srv_client *c, uint32_t events)
 {
 	if (c->dead || c->fd < 0)
 		return;
+	if (c->ssl && !c->tls_done) {
+		tls_step(s, c);
+		return;
+	}
 	if (events & EPOLLOUT) {
-		int r = cap_buf_flush(&c->out, c->fd);
+		int r = flush_out(c);
 		if (r < 0) {
 			srv_client_close(s, c, CAP_ERR_SOCKET_ERROR, true);
 			return;
@@ -1152,6 +1300,15 @@ void srv_clients_tick(struct srv *s, double now)
 				log_warnx("client %s: no reconnect within %.0f s; its group ends",
 				          c->label, SRV_RECONNECT_GRACE);
 				srv_client_close(s, c, CAP_ERR_CONNECTION_RESET, true);
+			}
+			continue;
+		}
+		if (c->ssl && !c->tls_done) {
+			if (now - c->accepted_at > SRV_TLS_HANDSHAKE_TIMEOUT) {
+				log_warnx("client %s: no TLS handshake within %.0f s (a plain-text "
+				          "client?); refused",
+				          c->peer, SRV_TLS_HANDSHAKE_TIMEOUT);
+				srv_client_close(s, c, 0, false);
 			}
 			continue;
 		}

@@ -81,6 +81,12 @@ static const struct option_def options[] = {
 	{"global", "max-pending-input", OT_UINT, OFF(max_pending_input), 0, "67108864", 65536,
 	 UINT32_MAX, "bytes of unfinished messages over all connections; beyond, the sender "
 	 "whose message is oldest is closed"},
+	{"global", "tls-dir", OT_STRING, STR(tls_dir), "", 0, 0,
+	 "mutual TLS: folder made by capture-server ca init (ca.pem, server.pem, server.key); "
+	 "empty: plain text"},
+	{"global", "plaintext-clients", OT_STRING, STR(plaintext_clients), "refuse", 0, 0,
+	 "without tls-dir, \"allow\" lets the server listen in plain text on a non-loopback "
+	 "address (warned at every start)"},
 	{"global", "max-upload-per-visit", OT_UINT, OFF(max_upload_per_visit), 0, "268435456", 0,
 	 UINT32_MAX, "bytes a client may upload for one visit (all files)"},
 	{"database", "database-type", OT_STRING, STR(database_type), "sqlite", 0, 0,

@@ -45,6 +45,8 @@ struct server_config {
 	uint32_t terminate_grace; /* seconds before a list without "end" may end the run */
 	uint32_t stats_interval;  /* seconds between stats.log rows */
 	uint32_t max_connections;     /* client connections open at once */
+	char tls_dir[PATH_MAX];       /* mutual TLS (ca init's folder); "" = plain text */
+	char plaintext_clients[16];   /* "refuse" or "allow" (plain text off loopback) */
 	uint32_t max_pending_input;   /* bytes of unfinished messages, all connections */
 	uint32_t max_upload_per_visit; /* bytes uploaded per visit, all files */
 	/* <database> */

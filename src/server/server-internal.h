@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "frame.h"
+#include "tls.h"
 #include "server.h"
 #include "scheduler.h"
 #include "urllist.h"
@@ -46,6 +47,12 @@ struct srv_client {
 	char name[80];    /* "vmserverid:vmid", or "#serial" before connect */
 	char peer[64];    /* "address:port" */
 	char label[160];  /* for log lines: "name (peer)" */
+	/* mutual TLS (tls-dir): connect is sent once the handshake is done;
+	 * cert_name is the verified host name, which must equal the vm-server-id */
+	SSL *ssl;
+	bool tls_done;
+	double accepted_at;
+	char cert_name[TLS_NAME_MAX];
 	double orphan_until;  /* socket lost during a visit: waits for reconnect until then */
 	size_t pending_in;    /* bytes of an unfinished message in fr */
 	double partial_since; /* when that message began arriving (0: none) */
@@ -95,6 +102,7 @@ struct srv {
 	unsigned n_clients;    /* open connections */
 	size_t pending_input;  /* sum of the clients' pending_in */
 	int reserve_fd;        /* given up to accept-and-close at EMFILE */
+	SSL_CTX *tls;          /* tls-dir: every client must do TLS; NULL = plain text */
 	bool listen_paused;    /* out of descriptors: accept again at resume_accept */
 	double resume_accept;
 	uint64_t refused, refused_logged; /* connections closed at once, and when last said */
@@ -152,6 +160,9 @@ void srv_output_sync(struct srv *s);
 void srv_input_read(struct srv *s);
 
 /* clients.c */
+/* tls-dir: loads the server's TLS context; without it, refuses a listen
+ * socket off loopback unless plaintext-clients="allow".  Logs; 0 or -errno. */
+int srv_tls_setup(struct srv *s);
 void srv_accept(struct srv *s);
 /* Logs the connections closed as they came since the last such line. */
 void srv_refused_report(struct srv *s, double now);

@@ -508,6 +508,8 @@ static int setup(struct srv *s)
 	if (s->listen_fd < 0)
 		return log_error_errno(s->listen_fd, "cannot listen on %s:%u", s->o->address,
 		                       s->o->port);
+	if ((r = srv_tls_setup(s)) < 0)
+		return r;
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -554,6 +556,7 @@ static void teardown(struct srv *s)
 			close(*fd);
 	if (s->reserve_fd >= 0)
 		close(s->reserve_fd);
+	SSL_CTX_free(s->tls);
 }
 
 /* ---- the loop ---- */

@@ -34,6 +34,10 @@
  * Hostile: --upload-unasked streams file, part and file-finished as soon as
  * a group arrives without waiting for an answer; --upload-partial declares
  * 1000 bytes, sends 5 and exits.
+ * TLS: --tls-dir DIR takes DIR/ca.pem and DIR/hosts/VMSERVERID.pem/.key (the
+ * layout of capture-server ca init/issue); --tls-ca/--tls-cert/--tls-key name
+ * the files one by one (they win).  --tls-garbage: after the handshake, raw
+ * bytes that are no TLS record.
  * Every exclusion rule the server pushes is printed to stderr as
  * "fake-client VMID: TYPE SIGN|ACTION|SUBJECT|OBJECT".
  */
@@ -51,6 +55,27 @@
 #include "frame.h"
 #include "macro.h"
 #include "proto.h"
+#include "tls.h"
+
+/* A test tool, one connection per process: the TLS state is file-wide. */
+static SSL_CTX *tls_ctx;
+static SSL *tls;
+
+static ssize_t io_read(int fd, void *buf, size_t n)
+{
+	if (!tls)
+		return read(fd, buf, n);
+	size_t got;
+	return SSL_read_ex(tls, buf, n, &got) == 1 ? (ssize_t)got : -1;
+}
+
+static ssize_t io_write(int fd, const void *buf, size_t n)
+{
+	if (!tls)
+		return write(fd, buf, n);
+	size_t put;
+	return SSL_write_ex(tls, buf, n, &put) == 1 ? (ssize_t)put : -1;
+}
 
 struct opts {
 	const char *addr, *port, *vmsid, *vmid, *pattern;
@@ -60,12 +85,19 @@ struct opts {
 	const char *mark;
 	bool hang_after_close;
 	long revert_ms;
+	const char *tls_dir, *tls_ca, *tls_cert, *tls_key;
+	bool tls_garbage;
 };
+
+static int send_raw(int fd, const char *p, size_t n)
+{
+	return write(fd, p, n) == (ssize_t)n ? 0 : -1;
+}
 
 static int send_all(int fd, const char *p, size_t n)
 {
 	while (n > 0) {
-		ssize_t w = write(fd, p, n);
+		ssize_t w = io_write(fd, p, n);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -85,6 +117,25 @@ static int send_msg(int fd, const struct cap_msg *m)
 	return send_all(fd, data, len);
 }
 
+static int tls_connect(const struct opts *o, int fd)
+{
+	char err[256] = "";
+	enum tls_want w;
+	int r = tls_new(tls_ctx, fd, false, &tls);
+	if (r == 0)
+		r = tls_handshake(tls, &w, err, sizeof(err)); /* blocking socket: no -EAGAIN */
+	if (r < 0) {
+		fprintf(stderr, "fake-client %s: TLS: %s\n", o->vmid, err);
+		SSL_free(tls);
+		tls = NULL;
+		close(fd);
+		return -1;
+	}
+	if (o->tls_garbage)
+		(void)send_raw(fd, "\x17\x03\x03\x00\x05garbage, not a record\r\n", 28);
+	return fd;
+}
+
 static int connect_to(const struct opts *o)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
@@ -93,7 +144,7 @@ static int connect_to(const struct opts *o)
 			int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 			if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
 				freeaddrinfo(ai);
-				return fd;
+				return tls_ctx ? tls_connect(o, fd) : fd;
 			}
 			if (fd >= 0)
 				close(fd);
@@ -138,7 +189,7 @@ static int wait_answer(int fd, struct cap_framer *fr)
 		}
 		if (r < 0)
 			return -1;
-		ssize_t n = read(fd, buf, sizeof(buf));
+		ssize_t n = io_read(fd, buf, sizeof(buf));
 		if (n <= 0 || cap_framer_feed(fr, buf, (size_t)n) < 0)
 			return -1;
 	}
@@ -239,7 +290,7 @@ static int session(const struct opts *o, long *groups)
 	int ret = 0;
 	char buf[65536];
 	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
+		ssize_t n = io_read(fd, buf, sizeof(buf));
 		if (n <= 0)
 			break; /* closed: a revert, or the server is gone */
 		if (cap_framer_feed(&fr, buf, (size_t)n) < 0)
@@ -294,6 +345,8 @@ static int session(const struct opts *o, long *groups)
 	}
 out:
 	cap_framer_done(&fr);
+	SSL_free(tls);
+	tls = NULL;
 	close(fd);
 	return ret;
 }
@@ -325,6 +378,9 @@ int main(int argc, char **argv)
 		{"delay", required_argument, NULL, 'D'},        {"attribute", no_argument, NULL, 'A'},
 		{"mark", required_argument, NULL, 'M'},          {"hang-after-close", no_argument, NULL, 'H'},
 		{"revert-ms", required_argument, NULL, 'R'},
+		{"tls-dir", required_argument, NULL, 't'}, {"tls-ca", required_argument, NULL, 'c'},
+		{"tls-cert", required_argument, NULL, 'e'}, {"tls-key", required_argument, NULL, 'k'},
+		{"tls-garbage", no_argument, NULL, 'g'},
 		{"upload-unasked", no_argument, NULL, 'u'},     {"unattributed", no_argument, NULL, 'X'},     {"upload-partial", no_argument, NULL, 'P'},
 		{0}};
 	struct opts o = {.addr = "127.0.0.1", .port = "7070", .vmsid = "1", .vmid = "1",
@@ -353,7 +409,23 @@ int main(int argc, char **argv)
 		case 'H': o.hang_after_close = true; break;
 		case 'R': o.revert_ms = strtol(optarg, NULL, 10); break;
 		case 'D': o.delay_ms = strtol(optarg, NULL, 10); break;
+		case 't': o.tls_dir = optarg; break;
+		case 'c': o.tls_ca = optarg; break;
+		case 'e': o.tls_cert = optarg; break;
+		case 'k': o.tls_key = optarg; break;
+		case 'g': o.tls_garbage = true; break;
 		default: return 2;
+		}
+	}
+	if (o.tls_dir || o.tls_ca) {
+		char ca[4096], cert[4096], key[4096], err[4400];
+		snprintf(ca, sizeof(ca), "%s/ca.pem", o.tls_dir ? o.tls_dir : ".");
+		snprintf(cert, sizeof(cert), "%s/hosts/%s.pem", o.tls_dir ? o.tls_dir : ".", o.vmsid);
+		snprintf(key, sizeof(key), "%s/hosts/%s.key", o.tls_dir ? o.tls_dir : ".", o.vmsid);
+		if (tls_ctx_new(false, o.tls_ca ? o.tls_ca : ca, o.tls_cert ? o.tls_cert : cert,
+		                o.tls_key ? o.tls_key : key, &tls_ctx, err, sizeof(err)) < 0) {
+			fprintf(stderr, "fake-client: %s\n", err);
+			return 2;
 		}
 	}
 	if (nclients <= 1)

@@ -706,6 +706,84 @@ config)
 	"$server" -n -c "$top/etc/config.xml" 2>/dev/null || fail "shipped config rejected"
 	"$server" --help | grep -q resume || fail "--help"
 	;;
+tls)
+	# mutual TLS: a farm CA from capture-server ca, hosts with string ids
+	"$server" ca init ca 2>>server.err || fail "ca init"
+	for h in host-a host-b host-c; do "$server" ca issue ca $h 2>>server.err || fail "ca issue $h"; done
+	[ "$(stat -c %a ca)" = 700 ] && [ "$(stat -c %a ca/hosts/host-a.key)" = 600 ] || fail "modes"
+	"$server" ca init ca 2>/dev/null && fail "ca init overwrote"
+	config dac 5 'tls-dir="ca"'
+	{ urls 60; echo end; } > urls.txt
+	start_server -f urls.txt
+	client --tls-dir ca -a host-a -b vm-1 -m site13.test
+	client --tls-dir ca -a host-b -b vm-2 -m site13.test
+	client --tls-dir ca -a host-c -b vm-3 -m site13.test
+	wait_server 0
+	grep -q 'mutual TLS with every client' server.err || fail "TLS not announced"
+	[ "$(count malicious.log)" = 1 ] || fail "malicious.log: $(count malicious.log) lines"
+	[ "$(count error.log)" = 0 ] || fail "error.log: $(count error.log) lines"
+	grep -Eq 'refused|TLS error|TLS handshake failed' server.err && fail "a TLS client was refused"
+	exactly_once
+	;;
+tls-refused)
+	"$server" ca init ca 2>>server.err && "$server" ca init other 2>>server.err || fail "ca init"
+	"$server" ca issue ca good 2>>server.err && "$server" ca issue other stranger 2>>server.err &&
+		"$server" ca issue ca liar 2>>server.err && "$server" ca issue ca noise 2>>server.err &&
+		"$server" ca issue ca old --not-after 20200101000000Z 2>>server.err || fail "ca issue"
+	config seq 2 'tls-dir="ca"'
+	urls 10 > urls.txt # no end line yet: the run lasts until the refusals are seen
+	start_server -f urls.txt
+	client --tls-ca ca/ca.pem --tls-cert other/hosts/stranger.pem --tls-key other/hosts/stranger.key -a stranger -b 9 --once
+	client --tls-dir ca -a old -b 9 --once
+	client --tls-ca ca/ca.pem --tls-cert ca/hosts/liar.pem --tls-key ca/hosts/liar.key -a good -b 9 --once
+	client --tls-dir ca -a noise --tls-garbage -b 9 --once
+	client -a plain -b 9 --once # plain text: never starts a handshake
+	python3 -c 'import socket,sys; s=socket.create_connection(("127.0.0.1",int(sys.argv[1]))); s.sendall(b"<connect vm-server-id=\"x\"/>\r\n"); s.recv(100)' "$port" 2>/dev/null &
+	pids+=($!)
+	for i in $(seq 1 150); do
+		grep -q 'no TLS handshake within' server.err && break
+		sleep 0.1
+	done
+	client --tls-dir ca -a good -b 1
+	echo end >> urls.txt
+	wait_server 0
+	grep -q 'TLS handshake failed (certificate refused: unable to get local issuer' server.err || fail "other CA not refused"
+	grep -q 'TLS handshake failed (certificate refused: certificate has expired' server.err || fail "expired not refused"
+	grep -q 'vm-server-id "good" is not its certificate.s name "liar"; refused' server.err || fail "name mismatch not refused"
+	grep -q 'TLS error (not a TLS record' server.err || fail "garbage after the handshake not refused"
+	grep -q 'no TLS handshake within 10 s (a plain-text client?); refused' server.err || fail "silent plain client not refused"
+	grep -q 'TLS handshake failed (not TLS: a plain-text client?)' server.err || fail "plain-text connect not refused"
+	# no URL went to a refused client (all of them are vm-id 9): none connected
+	grep -Eq 'client (stranger|old|noise|plain|good):9' server.err && fail "a refused client connected"
+	[ "$(count safe.log)" = 10 ] || fail "safe.log: $(count safe.log)"
+	exactly_once
+	;;
+tls-listen)
+	# plain text off loopback: refused unless plaintext-clients="allow"; a
+	# loose server key is refused.  A veth pair in a network namespace
+	# of this test's own (gone with its process); nothing leaves it.
+	unshare -n true 2>/dev/null || { echo "SKIP: no network namespaces (needs root)"; exit 77; }
+	in_ns() {
+		unshare -n sh -c 'ip link add v0 type veth peer name v1 &&
+			ip addr add 192.0.2.1/24 dev v0 && ip link set lo up && exec "$@"' sh "$@"
+	}
+	config seq 2
+	echo end > urls.txt
+	in_ns "$server" -s "192.0.2.1:$port" -c config.xml -o out -f urls.txt 2>plain.err &&
+		fail "started in plain text on 192.0.2.1"
+	grep -q 'refusing to listen on 192.0.2.1 in plain text' plain.err || { cat plain.err; fail "no clear refusal"; }
+	config seq 2 'plaintext-clients="allow"'
+	in_ns "$server" -s "192.0.2.1:$port" -c config.xml -o out2 -f urls.txt 2>allow.err ||
+		{ cat allow.err; fail "plaintext-clients=allow did not start"; }
+	grep -q 'listening on 192.0.2.1 in plain text: clients are not authenticated' allow.err || fail "no warning"
+	"$server" ca init ca 2>>server.err || fail "ca init"
+	config seq 2 'tls-dir="ca"'
+	in_ns "$server" -s "192.0.2.1:$port" -c config.xml -o out3 -f urls.txt 2>tls.err ||
+		{ cat tls.err; fail "TLS did not start off loopback"; }
+	chmod 644 ca/server.key
+	"$server" -s "127.0.0.1:$port" -c config.xml -o out4 -f urls.txt 2>key.err && fail "loose key accepted"
+	grep -q 'ca/server.key: private key is accessible by group or others' key.err || { cat key.err; fail "no clear key error"; }
+	;;
 *)
 	fail "unknown scenario"
 	;;
