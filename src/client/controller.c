@@ -995,8 +995,8 @@ static int wait_for(struct client *c, enum cap_msg_type type, int timeout_ms)
 		if (left <= 0)
 			return -ETIMEDOUT;
 		struct pollfd p = {.fd = c->sock, .events = POLLIN};
-		/* TLS: plaintext already decrypted is not seen by poll */
-		if (!(c->ssl && SSL_pending(c->ssl) > 0) && poll(&p, 1, (int)left) <= 0)
+		/* TLS: records OpenSSL has read ahead are not seen by poll */
+		if (!(c->ssl && SSL_has_pending(c->ssl)) && poll(&p, 1, (int)left) <= 0)
 			continue;
 		char buf[65536];
 		ssize_t n = sock_read(c, buf, sizeof(buf));

@@ -133,6 +133,12 @@ int tls_ctx_new(bool server, const char *ca, const char *cert, const char *key, 
 	SSL_CTX_set_verify_depth(ctx, 2);
 	/* partial writes and moving buffers: the server retries from its own queue */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Without read-ahead OpenSSL reads every record with two read(2)s (header,
+	 * then body); the protocol's records are small, so that doubled the
+	 * syscalls per message (bench-tls.sh).  The price: whole records can wait
+	 * in OpenSSL's buffer where epoll cannot see them, so readers loop while
+	 * SSL_has_pending() (see tls_read). */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	int r = load_files(ctx, ca, cert, key, err, errlen);
 	if (r < 0)
 		return r;

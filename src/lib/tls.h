@@ -39,8 +39,9 @@ int tls_new(SSL_CTX *ctx, int fd, bool server, SSL **ret_ssl);
 int tls_handshake(SSL *ssl, enum tls_want *ret_want, char *err, size_t errlen);
 
 /* Reads up to n plaintext bytes: >0 bytes, 0 orderly close, -EAGAIN (*ret_want),
- * -EPROTO / -ECONNRESET.  After epoll said readable, call it until -EAGAIN: TLS
- * buffers whole records, so plaintext may be pending with nothing left on the fd. */
+ * -EPROTO / -ECONNRESET.  After epoll said readable, call it until -EAGAIN or
+ * while SSL_has_pending(): TLS buffers whole records (read-ahead is on), so
+ * data may wait in OpenSSL with nothing left on the fd. */
 ssize_t tls_read(SSL *ssl, void *buf, size_t n, enum tls_want *ret_want);
 
 /* Writes up to n bytes: >0 bytes written, -EAGAIN (*ret_want; retry with the same

@@ -379,6 +379,8 @@ void srv_accept(struct srv *s)
 	}
 }
 
+static void read_messages(struct srv *s, struct srv_client *c);
+
 /* Drives the handshake; once done, the connect message goes out. */
 static void tls_step(struct srv *s, struct srv_client *c)
 {
@@ -407,8 +409,13 @@ static void tls_step(struct srv *s, struct srv_client *c)
 	c->last_contact = srv_now();
 	log_debug(LOG_PROTO, "client %s: TLS certificate of %s", c->peer, c->cert_name);
 	set_epollout(s, c, false);
-	if (send_hello(s, c) < 0)
+	if (send_hello(s, c) < 0) {
 		srv_client_close(s, c, 0, false);
+		return;
+	}
+	/* bytes read ahead with the handshake's last record would wait unseen */
+	if (SSL_has_pending(c->ssl))
+		read_messages(s, c);
 }
 
 static bool is_loopback(const struct sockaddr_storage *ss)
@@ -1182,10 +1189,10 @@ static void drain_messages(struct srv *s, struct srv_client *c)
 static void read_messages(struct srv *s, struct srv_client *c)
 {
 	char buf[65536];
-	/* TLS: plaintext already decrypted into OpenSSL's buffer does not wake
-	 * epoll again, so it is drained past the round limit */
+	/* TLS: records already read into OpenSSL's buffer (read-ahead) do not
+	 * wake epoll again, so they are drained past the round limit */
 	for (int rounds = 0;
-	     (rounds < 16 || (c->ssl && SSL_pending(c->ssl) > 0)) && !c->dead && c->fd >= 0;
+	     (rounds < 16 || (c->ssl && SSL_has_pending(c->ssl))) && !c->dead && c->fd >= 0;
 	     rounds++) {
 		ssize_t n;
 		if (c->ssl) {
