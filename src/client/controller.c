@@ -181,17 +181,8 @@ static int sock_flush(struct client *c)
 {
 	if (!c->ssl)
 		return cap_buf_flush(&c->out, c->sock);
-	while (cap_buf_unsent(&c->out) > 0) {
-		enum tls_want w;
-		ssize_t n = tls_write(c->ssl, c->out.data + c->out.off, cap_buf_unsent(&c->out), &w);
-		if (n == -EAGAIN)
-			return 0;
-		if (n < 0)
-			return (int)n;
-		c->out.off += (size_t)n;
-	}
-	c->out.off = c->out.len = 0;
-	return 1;
+	enum tls_want w;
+	return tls_buf_flush(c->ssl, &c->out, &w);
 }
 
 /* The TLS handshake on the fresh non-blocking socket, bounded to 10 s. */

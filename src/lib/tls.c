@@ -26,6 +26,8 @@
  */
 #include "tls.h"
 
+#include "frame.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -241,6 +243,21 @@ ssize_t tls_write(SSL *ssl, const void *buf, size_t n, enum tls_want *ret_want)
 	int r = map_error(ssl, 0, ret_want);
 	ERR_clear_error();
 	return r == 0 ? -EPIPE : r;
+}
+
+int tls_buf_flush(SSL *ssl, struct cap_buf *b, enum tls_want *ret_want)
+{
+	*ret_want = TLS_WANT_NONE;
+	while (cap_buf_unsent(b) > 0) {
+		ssize_t n = tls_write(ssl, b->data + b->off, cap_buf_unsent(b), ret_want);
+		if (n == -EAGAIN)
+			return 0;
+		if (n < 0)
+			return (int)n;
+		b->off += (size_t)n;
+	}
+	b->off = b->len = 0;
+	return 1;
 }
 
 static bool name_ok(const unsigned char *s, size_t len)

@@ -48,6 +48,11 @@ ssize_t tls_read(SSL *ssl, void *buf, size_t n, enum tls_want *ret_want);
  * bytes), -EPROTO / -EPIPE. */
 ssize_t tls_write(SSL *ssl, const void *buf, size_t n, enum tls_want *ret_want);
 
+struct cap_buf;
+/* cap_buf_flush() through TLS: 1 everything written, 0 would block with data
+ * left (*ret_want says on what), -errno. */
+int tls_buf_flush(SSL *ssl, struct cap_buf *b, enum tls_want *ret_want);
+
 /* The verified peer's name: its first DNS subjectAltName, else its CN.  -ENOENT
  * without a verified certificate, -ENAMETOOLONG, -EINVAL for a name with bytes
  * other than [A-Za-z0-9._-]. */

@@ -42,17 +42,8 @@ static int flush_out(struct srv_client *c)
 		return cap_buf_flush(&c->out, c->fd);
 	if (!c->tls_done)
 		return cap_buf_unsent(&c->out) ? 0 : 1; /* sent when the handshake ends */
-	while (cap_buf_unsent(&c->out) > 0) {
-		enum tls_want w;
-		ssize_t n = tls_write(c->ssl, c->out.data + c->out.off, cap_buf_unsent(&c->out), &w);
-		if (n == -EAGAIN)
-			return 0;
-		if (n < 0)
-			return (int)n;
-		c->out.off += (size_t)n;
-	}
-	c->out.off = c->out.len = 0;
-	return 1;
+	enum tls_want w;
+	return tls_buf_flush(c->ssl, &c->out, &w);
 }
 
 static int send_msg(struct srv *s, struct srv_client *c, const struct cap_msg *m)
