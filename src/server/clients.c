@@ -811,6 +811,7 @@ static void visit_ended(struct srv *s, struct srv_client *c, const struct cap_ms
 	enum sched_item bulk[CAP_PROTO_ITEMS_MAX];
 	const enum sched_item *bp = NULL;
 	s->sum.visits++;
+	srv_host_visit(s, c);
 	s->visit_seconds += srv_now() - c->group_sent;
 	progress_group(s, c->group, "visited");
 	if (s->cfg->algorithm == SCHED_BULK && c->group->n <= CAP_PROTO_ITEMS_MAX) {

@@ -100,6 +100,9 @@ static const struct option_def options[] = {
 	 "postgresql: password (prefer password-file or ~/.pgpass)"},
 	{"database", "password-file", OT_STRING, STR(database_password_file), "", 0, 0,
 	 "postgresql: file whose first line is the password, relative to the config's folder"},
+	{"database", "lease-seconds", OT_UINT, OFF(lease_seconds), 0, "30", 2, 3600,
+	 "postgresql: how long a server's claim on a URL of a shared run lasts without "
+	 "renewal (renewed every third of it); a dead server's URLs return after it"},
 	{"local-sandbox", "clients", OT_UINT, OFF(local_clients), 0, "0", 0, 1024,
 	 "capture-client processes to start and supervise; 0 = one per online CPU"},
 	{"local-sandbox", "max-restarts-per-minute", OT_UINT, OFF(max_restarts_per_minute), 0, "10",

@@ -55,6 +55,7 @@ struct server_config {
 	char database_username[128];     /* postgresql; empty = libpq's default */
 	char database_password[256];     /* postgresql; read from password-file if given */
 	char database_password_file[PATH_MAX];
+	uint32_t lease_seconds;          /* postgresql: a claim's lease in a shared run */
 	/* <local-sandbox> or <no-vm-server> */
 	enum config_backend backend;
 	uint32_t local_clients; /* 0 in the file = one per online CPU (resolved at load) */

@@ -4,6 +4,8 @@
  *   capture-server -s ADDR[:PORT] [-c CONFIG] [-o OUTDIR] resume
  *   capture-server -i FILE [-c CONFIG] [-o OUTDIR]     (import as a run, then resume)
  *   capture-server [-o OUTDIR] stop
+ *   capture-server [-o OUTDIR] status                  (what the server on OUTDIR does)
+ *   capture-server [-c CONFIG] [-o OUTDIR] export [RUN] (a run's logs from the store)
  *   capture-server -n [-c CONFIG]                      (check the config and exit)
  */
 #include <errno.h>
@@ -37,9 +39,15 @@ static void usage(FILE *f)
 	        "  -r              stop instead of reverting a client (debugging)\n"
 	        "  -n              check the configuration and exit (-v prints it)\n"
 	        "  -v              more output (repeat for debug)\n"
+	        "  --server-id ID  this server's name in a shared (PostgreSQL) run\n"
+	        "                  (default HOSTNAME:PORT)\n"
 	        "  --help          this text\n"
 	        "commands: start (default), resume (continue the newest unfinished run),\n"
-	        "          stop (ask the server running on OUTDIR to stop)\n"
+	        "          stop (ask the server running on OUTDIR to stop),\n"
+	        "          status (print what the server running on OUTDIR is doing, per host),\n"
+	        "          export [RUN] (write the final logs of the newest run, or RUN, from\n"
+	        "          the store to OUTDIR/export/run-N/log: every server's URLs of a\n"
+	        "          shared run)\n"
 	        "       capture-server ca init DIR | ca issue DIR NAME [--days N]\n"
 	        "                  farm CA for mutual TLS (ca --help; docs/farm.md)\n");
 }
@@ -125,22 +133,35 @@ static int cmd_stop(const char *outdir)
 	return 0;
 }
 
+static bool server_id_valid(const char *id)
+{
+	size_t n = strlen(id);
+	return n > 0 && n <= 64 && strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                                      "0123456789._:@-") == n;
+}
+
 static void print_summary(const struct server_summary *s)
 {
 	fprintf(stderr,
 	        "capture-server: %llu URLs accepted (%llu invalid, %llu duplicates): %llu benign, "
-	        "%llu malicious, %llu errors; %llu visits, %llu reverts in %.1f s\n",
+	        "%llu malicious, %llu errors; %llu visits, %llu reverts in %.1f s",
 	        (unsigned long long)s->accepted, (unsigned long long)s->invalid,
 	        (unsigned long long)s->duplicates, (unsigned long long)s->benign,
 	        (unsigned long long)s->malicious, (unsigned long long)s->errors,
 	        (unsigned long long)s->visits, (unsigned long long)s->reverts, s->seconds);
+	if (s->claimed)
+		fprintf(stderr, "; %llu URLs claimed from the shared run",
+		        (unsigned long long)s->claimed);
+	fputc('\n', stderr);
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+	                                         {"server-id", required_argument, NULL, 'I'},
+	                                         {0}};
 	const char *addr_arg = NULL, *config_arg = NULL, *outdir = ".", *input = NULL,
-	           *import = NULL;
+	           *import = NULL, *server_id = NULL;
 	bool check = false, no_revert = false;
 	int verbose = 0, ch;
 	if (argc > 1 && strcmp(argv[1], "ca") == 0) {
@@ -157,18 +178,40 @@ int main(int argc, char **argv)
 		case 'r': no_revert = true; break;
 		case 'n': check = true; break;
 		case 'v': verbose++; break;
+		case 'I': server_id = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
 	log_init("capture-server", verbose);
 	const char *cmd = optind < argc ? argv[optind] : "start";
-	if (optind + 1 < argc || (strcmp(cmd, "start") && strcmp(cmd, "resume") && strcmp(cmd, "stop"))) {
+	int64_t run = 0;
+	if (strcmp(cmd, "export") == 0 && optind + 2 == argc) {
+		char *end;
+		errno = 0;
+		long long v = strtoll(argv[optind + 1], &end, 10);
+		if (errno || *end || v <= 0) {
+			log_warnx("export: %s is not a run number", argv[optind + 1]);
+			return 2;
+		}
+		run = v;
+		optind++;
+	}
+	if (optind + 1 < argc || (strcmp(cmd, "start") && strcmp(cmd, "resume") &&
+	                          strcmp(cmd, "stop") && strcmp(cmd, "status") &&
+	                          strcmp(cmd, "export"))) {
 		usage(stderr);
 		return 2;
 	}
 	if (strcmp(cmd, "stop") == 0)
 		return cmd_stop(outdir);
+	if (strcmp(cmd, "status") == 0) {
+		int r = server_status_print(outdir, stdout);
+		if (r < 0)
+			log_warnx("no status in %s (%s/status.json: %s): is a server running there?",
+			          outdir, outdir, strerror(-r));
+		return r < 0 ? 1 : 0;
+	}
 
 	struct server_config cfg;
 	char err[1024], xsd[PATH_MAX];
@@ -178,6 +221,8 @@ int main(int argc, char **argv)
 		log_warnx("configuration error: %s", err);
 		return 1;
 	}
+	if (strcmp(cmd, "export") == 0)
+		return server_export(&cfg, outdir, run) < 0 ? 1 : 0;
 	if (check) {
 		struct srv_exclusions *x = NULL;
 		int r = srv_exclusions_load(&cfg, cfg.send_exclusion_lists, &x);
@@ -192,7 +237,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
+	if (server_id && !server_id_valid(server_id)) {
+		log_warnx("--server-id %s: use 1 to 64 of A-Z a-z 0-9 . _ : @ -", server_id);
+		return 2;
+	}
 	struct server_opts o = {.cfg = &cfg, .outdir = outdir, .no_revert = no_revert,
+	                        .server_id = server_id,
 	                        .resume = strcmp(cmd, "resume") == 0,
 	                        .progress_tty = isatty(STDERR_FILENO) && verbose == 0,
 	                        .progress_interval = isatty(STDERR_FILENO) ? 1 : 10};

@@ -77,6 +77,22 @@ struct srv_client {
 	char *up_rel, *up_abs;
 };
 
+#define SRV_HOST_NAME 80
+
+/* Per host of clients (hosts.c). */
+struct srv_host {
+	char name[SRV_HOST_NAME]; /* certificate name, else address */
+	unsigned clients;         /* connected now (recounted when reported) */
+	uint64_t visits, urls, malicious, errors;
+	double last_seen;         /* wall clock of its last message or result */
+};
+
+/* The figures of a status snapshot that server.c computes. */
+struct srv_status_counts {
+	size_t queued, running;
+	double urls_per_hour;
+};
+
 struct srv_final {
 	const struct sched_url *u;
 	enum sched_verdict v;
@@ -140,9 +156,18 @@ struct srv {
 	/* terminate without an end line: idle checks after the grace */
 	unsigned idle_checks;
 	double last_idle_check;
-	double started, last_stats, last_progress;
+	double started, last_stats, last_progress, last_status;
 	bool stop, finished;
 	int exit_code;
+	/* a run shared with other servers (shared.c) */
+	bool shared;
+	char owner[128];         /* this server's id in the store's leases */
+	uint32_t lease_seconds;
+	bool claim_idle;         /* the last claim found nothing */
+	double last_claim, last_renew, last_done_check;
+	struct srv_host *hosts;
+	size_t n_hosts, cap_hosts;
+	bool status_warned; /* status.json could not be written (said once) */
 	void *vm; /* the backend's state */
 	struct srv_exclusions *excl; /* pushed after the options (send-exclusion-lists) */
 };
@@ -158,6 +183,31 @@ void srv_write_finals(struct srv *s);
 void srv_output_sync(struct srv *s);
 /* Reads the URL input that is available now. */
 void srv_input_read(struct srv *s);
+
+/* shared.c */
+/* Joins the shared run s->op as s->owner, taking back what that id held. */
+int srv_shared_start(struct srv *s);
+/* Claims URLs into the scheduler when it runs low. */
+void srv_shared_claim(struct srv *s, double now);
+/* Renews this server's leases. */
+void srv_shared_tick(struct srv *s, double now);
+/* True when the run's list is read and every URL of it is final (checked
+ * at most once a second). */
+bool srv_shared_run_done(struct srv *s, double now);
+/* Gives this server's unfinished URLs back to the queue. */
+void srv_shared_stop(struct srv *s);
+
+/* hosts.c */
+/* The host a client belongs to (see hosts.c). */
+void srv_client_host(const struct srv_client *c, char *buf, size_t len);
+/* Counts a visit that c reported (finish or a dac abort). */
+void srv_host_visit(struct srv *s, const struct srv_client *c);
+/* Counts a final verdict for the host of c (NULL: none). */
+void srv_host_final(struct srv *s, const struct srv_client *c, enum sched_verdict v);
+/* One log line with every host's figures. */
+void srv_hosts_log(struct srv *s);
+/* Rewrites OUTDIR/status.json. */
+int srv_status_write(struct srv *s, const struct srv_status_counts *n);
 
 /* clients.c */
 /* tls-dir: loads the server's TLS context; without it, refuses a listen

@@ -75,6 +75,7 @@ static void on_final(void *ud, const struct sched_url *u, enum sched_verdict v, 
 	}
 	struct srv_final f = {u, v, 0, NULL, NULL, NULL};
 	const struct srv_client *c = s->cur_client;
+	srv_host_final(s, c, v);
 	uint32_t group = s->cur_group_id;
 	r = output_final_render(v, err, 0, group, u->url, u->client, u->time, &f.log, &f.line);
 	if (r < 0) {
@@ -256,14 +257,16 @@ static void input_line(struct srv *s, char *line)
 	}
 	const char *client = e->has_client ? e->client : s->cfg->client_default;
 	uint32_t t = e->has_visit_time ? e->visit_time : s->cfg->client_default_visit_time;
-	if (sched_contains(s->sched, e->url, client, t) ||
-	    (s->check_known && store_url_known(s->store, s->op, e->url, client, t) == 1)) {
+	/* a shared run's queue is the store (shared.c): checked there */
+	if ((!s->shared && sched_contains(s->sched, e->url, client, t)) ||
+	    ((s->check_known || s->shared) &&
+	     store_url_known(s->store, s->op, e->url, client, t) == 1)) {
 		s->sum.duplicates++;
 		return;
 	}
 	int64_t id;
 	int r = store_url_add(s->store, s->op, e->url, client, t, e->priority, &id);
-	if (r >= 0)
+	if (r >= 0 && !s->shared)
 		r = sched_add(s->sched, (uint64_t)id, e->url, client, t, e->priority);
 	if (r < 0) {
 		log_warnx("%s:%lu: cannot queue URL: %s", s->o->input, s->lineno, strerror(-r));
@@ -464,22 +467,38 @@ static int open_store(struct srv *s)
 	const char *db = s->cfg->database_url;
 	int r = db[0] == '/' ? xsnprintf(path, sizeof(path), "%s", db)
 	                     : xsnprintf(path, sizeof(path), "%s/%s", s->o->outdir, db);
-	if (r < 0 || (r = store_open(s->cfg, path, &s->store)) < 0)
-		return log_error_errno(r, "cannot open the store %s", path);
+	char err[512] = "";
+	if (r < 0 || (r = store_open_err(s->cfg, path, err, sizeof(err), &s->store)) < 0)
+		return log_error_errno(r, "cannot open the store %s%s%s",
+		                       strcmp(s->cfg->database_type, "sqlite") ? "" : path,
+		                       err[0] ? ": " : "", err);
+	s->shared = store_is_shared(s->store);
+	s->lease_seconds = s->cfg->lease_seconds;
 	if (s->o->resume) {
 		r = store_operation_resume(s->store, &s->op);
 		if (r == -ENOENT) {
 			log_warnx("resume: no unfinished run in %s", path);
 			return r;
 		}
-		if (r < 0 || (r = store_url_pending(s->store, s->op, resume_one, s)) < 0)
+		/* a shared run's URLs are claimed as clients need them */
+		if (r < 0 || (!s->shared && (r = store_url_pending(s->store, s->op, resume_one, s)) < 0))
 			return log_error_errno(r, "resume: cannot reload the run");
-		log_info("resuming run %lld with %zu URLs", (long long)s->op, sched_queued(s->sched));
+		if (!s->shared)
+			log_info("resuming run %lld with %zu URLs", (long long)s->op,
+			         sched_queued(s->sched));
+	} else {
+		r = store_operation_begin(s->store, sched_algorithm_to_string(s->cfg->algorithm),
+		                          &s->op);
+		if (r < 0)
+			return log_error_errno(r, "store: cannot start a run");
+	}
+	if (s->shared && !s->o->import_only && (r = srv_shared_start(s)) < 0)
+		return r;
+	if (s->o->resume) {
 		r = srv_output_replay(s);
 		return r < 0 ? log_error_errno(r, "resume: cannot write the journaled output") : 0;
 	}
-	r = store_operation_begin(s->store, sched_algorithm_to_string(s->cfg->algorithm), &s->op);
-	return r < 0 ? log_error_errno(r, "store: cannot start a run") : 0;
+	return 0;
 }
 
 static int setup(struct srv *s)
@@ -538,6 +557,7 @@ static void teardown(struct srv *s)
 	while (s->clients)
 		srv_client_close(s, s->clients, 0, false);
 	srv_reap_dead(s);
+	srv_shared_stop(s);
 	if (s->out && s->store) { /* every report written: their journal entries go */
 		output_reports_wait(s->out);
 		bool tx = store_tx_begin(s->store) == 0;
@@ -548,6 +568,7 @@ static void teardown(struct srv *s)
 	sched_free(s->sched);
 	srv_exclusions_free(s->excl);
 	free(s->finals);
+	free(s->hosts);
 	free(s->input_path);
 	store_close(s->store);
 	output_close(s->out);
@@ -612,6 +633,19 @@ static void progress(struct srv *s, bool final)
 	log_info("%s%lu done, %zu queued, %zu running, %llu malicious, %llu errors, %.0f URLs/h",
 	         final ? "finished: " : "", s->done, sched_queued(s->sched), sched_running(s->sched),
 	         (unsigned long long)s->sum.malicious, (unsigned long long)s->sum.errors, rate);
+	srv_hosts_log(s);
+}
+
+static void status_snapshot(struct srv *s)
+{
+	double el = srv_now() - s->started;
+	struct srv_status_counts n = {sched_queued(s->sched), sched_running(s->sched),
+	                              el > 0 ? (double)s->done * 3600.0 / el : 0};
+	int r = srv_status_write(s, &n);
+	if (r < 0 && !s->status_warned) {
+		log_warnx("cannot write %s/status.json: %s", s->o->outdir, strerror(-r));
+		s->status_warned = true;
+	}
 }
 
 /* terminate: exit when the input ended and every URL is done.  A list
@@ -624,11 +658,13 @@ static void check_terminate(struct srv *s, double now)
 	if (!s->cfg->terminate)
 		return;
 	bool idle = sched_idle(s->sched);
-	if (idle && s->input_done) {
+	if (idle && s->input_done && (!s->shared || srv_shared_run_done(s, now))) {
 		s->finished = true;
 		s->stop = true;
 		return;
 	}
+	if (s->shared && s->input_done)
+		return; /* other servers still hold URLs of the run */
 	double grace = (double)s->cfg->terminate_grace;
 	if (!idle || now - s->started < grace) {
 		s->idle_checks = 0;
@@ -657,6 +693,8 @@ static void on_tick(struct srv *s)
 	srv_accept_tick(s, now);
 	srv_clients_tick(s, now);
 	vmserver_tick(s, now);
+	srv_shared_tick(s, now);
+	srv_shared_claim(s, now);
 	srv_dispatch(s);
 	if (now - s->last_stats >= (double)s->cfg->stats_interval) {
 		s->last_stats = now;
@@ -665,6 +703,10 @@ static void on_tick(struct srv *s)
 	if (s->o->progress_interval && now - s->last_progress >= s->o->progress_interval) {
 		s->last_progress = now;
 		progress(s, false);
+	}
+	if (now - s->last_status >= 1.0) {
+		s->last_status = now;
+		status_snapshot(s);
 	}
 	check_terminate(s, now);
 }
@@ -703,6 +745,8 @@ static void loop(struct srv *s)
 				break;
 			}
 		}
+		if (s->shared)
+			srv_shared_claim(s, srv_now());
 		srv_dispatch(s);
 		srv_reap_dead(s);
 		output_flush(s->out);
@@ -728,6 +772,7 @@ int server_run(const struct server_opts *o, struct server_summary *ret)
 		if (s.finished)
 			stats_row(&s);
 		progress(&s, true);
+		status_snapshot(&s);
 	}
 	s.sum.seconds = srv_now() - s.started;
 	*ret = s.sum;

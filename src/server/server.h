@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
 
@@ -26,13 +27,22 @@ struct server_opts {
 	bool import_only;    /* -i: store the input's URLs as a new run and exit */
 	bool progress_tty;   /* draw a bar instead of plain lines */
 	unsigned progress_interval; /* seconds between progress lines, 0 = none */
+	const char *server_id; /* shared store: this server's name (NULL: host:port) */
 };
 
 struct server_summary {
 	uint64_t accepted, benign, malicious, errors, invalid, duplicates, visits, reverts;
+	uint64_t claimed; /* URLs taken from a shared run's queue */
 	double seconds;
 };
 
 /* Runs until all work is done (terminate), SIGINT/SIGTERM, or -r needs a
  * revert.  Returns 0 or -errno (setup failures). */
 int server_run(const struct server_opts *o, struct server_summary *ret);
+/* Prints the status snapshot a server running on outdir writes
+ * (OUTDIR/status.json) as a table; -ENOENT if there is none. */
+int server_status_print(const char *outdir, FILE *f);
+/* capture-server export: writes the final logs (safe, malicious, error) of
+ * run (<= 0: the newest) from the store configured in cfg (an SQLite file
+ * relative to outdir) to OUTDIR/export/run-N/log/.  0 or -errno. */
+int server_export(const struct server_config *cfg, const char *outdir, int64_t run);

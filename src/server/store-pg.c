@@ -30,7 +30,7 @@
 #include "macro.h"
 #include "store.h"
 
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 #define PG_SCHEMA_LOCK	  0x43617074 /* "Capt": advisory lock of the schema */
 #define EPOCH_NOW	  "extract(epoch from clock_timestamp())"
 
@@ -57,6 +57,10 @@ enum stmt {
 	ST_FINALS,
 	ST_URL_ADD_ID,
 	ST_IDS,
+	ST_LEASE_RELEASE,
+	ST_OP_LAST,
+	ST_LINE_KEEP,
+	ST_FINAL_LINES,
 	ST_MAX,
 };
 
@@ -91,9 +95,11 @@ static const char *const stmt_sql[ST_MAX] = {
 		      " log = excluded.log, line = excluded.line,"
 		      " report_name = excluded.report_name, report = excluded.report",
     [ST_OUTPUT_DONE] = "DELETE FROM pending_output WHERE url = $1",
+    /* with an owner set: only the entries of the URLs it finished */
     [ST_OUTPUT_PENDING] = "SELECT p.url, p.log, p.line, p.report_name, p.report"
 			  " FROM pending_output p JOIN url u ON u.id = p.url"
-			  " WHERE u.status IS NOT NULL ORDER BY p.url",
+			  " WHERE u.status IS NOT NULL"
+			  " AND ($1::text IS NULL OR u.finished_by = $1::text) ORDER BY p.url",
     [ST_INPUT_SET] = "UPDATE operation SET input = $2, input_offset = $3, input_line = $4,"
 		     " input_done = $5 WHERE id = $1",
     [ST_INPUT_GET] = "SELECT input, input_offset, input_line, input_done FROM operation"
@@ -120,6 +126,12 @@ static const char *const stmt_sql[ST_MAX] = {
 		      " VALUES ($6, $1, $2, $3, $4, $5)",
     [ST_IDS] = "SELECT nextval(pg_get_serial_sequence('url', 'id'))"
 	       " FROM generate_series(1, $1)",
+    [ST_LEASE_RELEASE] = "UPDATE url SET owner = NULL, lease_until = NULL"
+			 " WHERE operation = $1 AND owner = $2 AND status IS NULL",
+    [ST_OP_LAST] = "SELECT max(id) FROM operation",
+    [ST_LINE_KEEP] = "UPDATE url SET final_log = $2, final_line = $3 WHERE id = $1",
+    [ST_FINAL_LINES] = "SELECT id, final_log, final_line FROM url"
+		       " WHERE operation = $1 AND final_line IS NOT NULL ORDER BY visited, id",
 };
 
 #define ID_BATCH 256 /* url ids reserved at a time inside a transaction */
@@ -153,9 +165,14 @@ static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS pending_output(url BIGINT PRIMARY KEY REFERENCES url(id),"
     " log INTEGER NOT NULL, line TEXT NOT NULL, report_name TEXT, report TEXT);";
 
+/* Version 2: the final line kept with its URL (export). */
+static const char schema_v2[] = "ALTER TABLE url ADD COLUMN IF NOT EXISTS final_log INTEGER,"
+				" ADD COLUMN IF NOT EXISTS final_line TEXT";
+
 /* Migrations: migrations[v] brings version v to v + 1. */
 static const char *const migrations[PG_SCHEMA_VERSION] = {
     [0] = schema_v1,
+    [1] = schema_v2,
 };
 
 struct store_pg {
@@ -590,7 +607,9 @@ static int pg_output_add(struct store *st, int64_t url_id, int log, const char *
 	bool rep = report_name && report;
 	const char *p[] = {i64(&a, url_id), i64(&b, log), line, rep ? report_name : NULL,
 			   rep ? report : NULL};
-	return run_queued(P(st), ST_OUTPUT_ADD, 5, p);
+	int r = run_queued(P(st), ST_OUTPUT_ADD, 5, p);
+	/* the line stays with its URL after the journal entry goes (export) */
+	return r < 0 ? r : run_queued(P(st), ST_LINE_KEEP, 3, p);
 }
 
 static int pg_output_done(struct store *st, int64_t url_id)
@@ -616,7 +635,8 @@ static int output_row(void *ctx, const PGresult *res)
 static int pg_output_pending(struct store *st, store_output_fn fn, void *userdata)
 {
 	struct output_iter it = {fn, userdata};
-	return iterate(P(st), ST_OUTPUT_PENDING, 0, NULL, output_row, &it);
+	const char *p[] = {P(st)->owner[0] ? P(st)->owner : NULL};
+	return iterate(P(st), ST_OUTPUT_PENDING, 1, p, output_row, &it);
 }
 
 static int pg_input_set(struct store *st, int64_t op, const struct store_input *in)
@@ -739,6 +759,48 @@ static int pg_url_finals(struct store *st, int64_t op, store_final_fn fn, void *
 	return iterate(P(st), ST_FINALS, 1, p, final_row, &it);
 }
 
+static int pg_lease_release(struct store *st, int64_t op, const char *owner)
+{
+	struct store_pg *q = P(st);
+	_cleanup_pgresult_ PGresult *res = NULL;
+	struct num a;
+	const char *p[] = {i64(&a, op), owner ? owner : q->owner};
+	int r = run(q, ST_LEASE_RELEASE, 2, p, &res);
+	return r < 0 ? r : (int)strtol(PQcmdTuples(res), NULL, 10);
+}
+
+static int pg_operation_last(struct store *st, int64_t *ret_op)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	int r = run(P(st), ST_OP_LAST, 0, NULL, &res);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) < 1 || PQgetisnull(res, 0, 0))
+		return -ENOENT;
+	*ret_op = get_i64(res, 0, 0);
+	return 0;
+}
+
+struct line_iter {
+	store_line_fn fn;
+	void *userdata;
+};
+
+static int line_row(void *ctx, const PGresult *res)
+{
+	struct line_iter *it = ctx;
+	const char *line = get_str(res, 0, 2);
+	return it->fn(it->userdata, get_i64(res, 0, 0), (int)get_i64(res, 0, 1), line ? line : "");
+}
+
+static int pg_final_lines(struct store *st, int64_t op, store_line_fn fn, void *userdata)
+{
+	struct num a;
+	const char *p[] = {i64(&a, op)};
+	struct line_iter it = {fn, userdata};
+	return iterate(P(st), ST_FINAL_LINES, 1, p, line_row, &it);
+}
+
 static const struct store_ops pg_ops = {
     .close = pg_close,
     .tx_begin = pg_tx_begin,
@@ -763,6 +825,9 @@ static const struct store_ops pg_ops = {
     .url_claim = pg_url_claim,
     .lease_renew = pg_lease_renew,
     .url_finals = pg_url_finals,
+    .lease_release = pg_lease_release,
+    .operation_last = pg_operation_last,
+    .final_lines = pg_final_lines,
 };
 
 /* Creates or migrates the schema in one transaction, serialised by an
@@ -881,6 +946,7 @@ int store_pg_open(const char *conninfo, const char *user, const char *password, 
 	if (!q)
 		return -ENOMEM;
 	q->base.ops = &pg_ops;
+	q->base.shared = true;
 	struct jdbc j;
 	const char *keys[8], *vals[8];
 	int n = 0;

@@ -46,6 +46,10 @@ enum stmt {
 	ST_CLAIM_SET,
 	ST_RENEW,
 	ST_FINALS,
+	ST_LEASE_RELEASE,
+	ST_OP_LAST,
+	ST_LINE_KEEP,
+	ST_FINAL_LINES,
 	ST_MAX,
 };
 
@@ -92,11 +96,17 @@ static const char *const stmt_sql[ST_MAX] = {
 		  " coalesce(u.finished_by, '')"
 		  " FROM url u LEFT JOIN error e ON e.url = u.id"
 		  " WHERE u.operation = ? AND u.status IS NOT NULL ORDER BY u.id",
+    [ST_LEASE_RELEASE] = "UPDATE url SET owner = NULL, lease_until = NULL"
+			 " WHERE operation = ? AND owner = ? AND status IS NULL",
+    [ST_OP_LAST] = "SELECT max(id) FROM operation",
+    [ST_LINE_KEEP] = "UPDATE url SET final_log = ?, final_line = ? WHERE id = ?",
+    [ST_FINAL_LINES] = "SELECT id, final_log, final_line FROM url"
+		       " WHERE operation = ? AND final_line IS NOT NULL ORDER BY visited, id",
 };
 
 /* The schema version this file writes (capture_meta): 2 added the leases
- * and finished_by. */
-#define SQLITE_SCHEMA_VERSION 2
+ * and finished_by, 3 the final line kept with its URL (export). */
+#define SQLITE_SCHEMA_VERSION 3
 
 static const char schema[] =
     "PRAGMA journal_mode=WAL;"
@@ -329,6 +339,14 @@ static int sqlite_output_add(struct store *st, int64_t url_id, int log, const ch
 		sqlite3_bind_text(s, 4, report_name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 5, report, -1, SQLITE_STATIC);
 	}
+	int r = finish_step(s, sqlite3_step(s));
+	if (r < 0)
+		return r;
+	/* the line stays with its URL after the journal entry goes (export) */
+	s = S(st)->st[ST_LINE_KEEP];
+	sqlite3_bind_int(s, 1, log);
+	sqlite3_bind_text(s, 2, line, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, url_id);
 	return finish_step(s, sqlite3_step(s));
 }
 
@@ -508,6 +526,45 @@ static int sqlite_url_finals(struct store *st, int64_t op, store_final_fn fn, vo
 	return r < 0 ? r : e;
 }
 
+static int sqlite_lease_release(struct store *st, int64_t op, const char *owner)
+{
+	struct store_sqlite *q = S(st);
+	sqlite3_stmt *s = q->st[ST_LEASE_RELEASE];
+	sqlite3_bind_int64(s, 1, op);
+	sqlite3_bind_text(s, 2, owner ? owner : q->owner, -1, SQLITE_STATIC);
+	int r = finish_step(s, sqlite3_step(s));
+	return r < 0 ? r : sqlite3_changes(q->db);
+}
+
+static int sqlite_operation_last(struct store *st, int64_t *ret_op)
+{
+	sqlite3_stmt *s = S(st)->st[ST_OP_LAST];
+	int rc = sqlite3_step(s);
+	int64_t op = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	int r = finish_step(s, rc);
+	if (r < 0)
+		return r;
+	if (op <= 0)
+		return -ENOENT;
+	*ret_op = op;
+	return 0;
+}
+
+static int sqlite_final_lines(struct store *st, int64_t op, store_line_fn fn, void *userdata)
+{
+	sqlite3_stmt *s = S(st)->st[ST_FINAL_LINES];
+	sqlite3_bind_int64(s, 1, op);
+	int rc, r = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *line = (const char *)sqlite3_column_text(s, 2);
+		if ((r = fn(userdata, sqlite3_column_int64(s, 0), sqlite3_column_int(s, 1),
+		            line ? line : "")) < 0)
+			break;
+	}
+	int e = finish_step(s, rc);
+	return r < 0 ? r : e;
+}
+
 static const struct store_ops sqlite_ops = {
     .close = sqlite_close,
     .tx_begin = sqlite_tx_begin,
@@ -532,6 +589,9 @@ static const struct store_ops sqlite_ops = {
     .url_claim = sqlite_url_claim,
     .lease_renew = sqlite_lease_renew,
     .url_finals = sqlite_url_finals,
+    .lease_release = sqlite_lease_release,
+    .operation_last = sqlite_operation_last,
+    .final_lines = sqlite_final_lines,
 };
 
 /* Adds a column when a probe of it fails (a file of an older version). */
@@ -564,6 +624,9 @@ static int migrate(sqlite3 *db)
 	    {"SELECT owner FROM url LIMIT 0", "ALTER TABLE url ADD COLUMN owner TEXT"},
 	    {"SELECT lease_until FROM url LIMIT 0", "ALTER TABLE url ADD COLUMN lease_until REAL"},
 	    {"SELECT finished_by FROM url LIMIT 0", "ALTER TABLE url ADD COLUMN finished_by TEXT"},
+	    /* version 3: the final line as written (export) */
+	    {"SELECT final_log FROM url LIMIT 0", "ALTER TABLE url ADD COLUMN final_log INTEGER"},
+	    {"SELECT final_line FROM url LIMIT 0", "ALTER TABLE url ADD COLUMN final_line TEXT"},
 	};
 	sqlite3_stmt *v = NULL;
 	int64_t version = 0;
@@ -582,7 +645,7 @@ static int migrate(sqlite3 *db)
 			 "CREATE INDEX IF NOT EXISTS url_queue ON url(operation, priority DESC, id)"
 			 " WHERE status IS NULL;"
 			 "DELETE FROM capture_meta;"
-			 "INSERT INTO capture_meta(version) VALUES (2);",
+			 "INSERT INTO capture_meta(version) VALUES (3);",
 			 NULL, NULL, NULL) != SQLITE_OK)
 		return -EPROTO;
 	return 0;

@@ -43,6 +43,8 @@ struct store_final {
 
 typedef int (*store_final_fn)(void *userdata, const struct store_final *f);
 
+typedef int (*store_line_fn)(void *userdata, int64_t url_id, int log, const char *line);
+
 /* Where a run's URL list was read up to (resume continues there). */
 struct store_input {
 	char *path;	/* absolute; NULL for stdin (cannot be continued) */
@@ -82,10 +84,14 @@ struct store_ops {
 			 unsigned lease_seconds, store_url_fn fn, void *userdata);
 	int (*lease_renew)(struct store *st, const char *owner, unsigned lease_seconds);
 	int (*url_finals)(struct store *st, int64_t op, store_final_fn fn, void *userdata);
+	int (*lease_release)(struct store *st, int64_t op, const char *owner);
+	int (*operation_last)(struct store *st, int64_t *ret_op);
+	int (*final_lines)(struct store *st, int64_t op, store_line_fn fn, void *userdata);
 };
 
 struct store {
 	const struct store_ops *ops;
+	bool shared; /* several servers may use it at once (PostgreSQL): runs are shared */
 };
 
 /* Opens (creating if needed) the SQLite store at path, in WAL mode.
@@ -201,7 +207,9 @@ static inline int store_output_done(struct store *st, int64_t url_id)
 	return st->ops->output_done(st, url_id);
 }
 /* Calls fn for every journal entry of a URL with a final status, in id
- * order; stops at and returns the first negative value fn returns. */
+ * order (a shared store: only of the URLs its owner finished, so that a
+ * server of a shared run writes only its own; store_set_owner); stops at
+ * and returns the first negative value fn returns. */
 static inline int store_output_pending(struct store *st, store_output_fn fn, void *ud)
 {
 	return st->ops->output_pending(st, fn, ud);
@@ -260,4 +268,29 @@ static inline int store_lease_renew(struct store *st, const char *owner, unsigne
 static inline int store_url_finals(struct store *st, int64_t op, store_final_fn fn, void *ud)
 {
 	return st->ops->url_finals(st, op, fn, ud);
+}
+/* Gives the URLs of run op that owner (NULL = the store's owner) holds
+ * without a final status back to the queue (its server stops, or starts
+ * again after a crash); returns how many or -errno. */
+static inline int store_lease_release(struct store *st, int64_t op, const char *owner)
+{
+	return st->ops->lease_release(st, op, owner);
+}
+/* The newest run, finished or not; -ENOENT if there is none. */
+static inline int store_operation_last(struct store *st, int64_t *ret_op)
+{
+	return st->ops->operation_last(st, ret_op);
+}
+/* Calls fn with the final line of every URL of run op as it was journaled
+ * (store_output_add; kept after the journal entry is dropped), in the
+ * order they were finished; stops at and returns the first negative value
+ * fn returns. */
+static inline int store_final_lines(struct store *st, int64_t op, store_line_fn fn, void *ud)
+{
+	return st->ops->final_lines(st, op, fn, ud);
+}
+/* True for a store that several servers can share (PostgreSQL). */
+static inline bool store_is_shared(const struct store *st)
+{
+	return st->shared;
 }

@@ -85,7 +85,7 @@ dac)
 	[ "$(count malicious.log)" = 1 ] || fail "malicious.log: $(count malicious.log) lines"
 	grep -q '"http://site13.test/p?q=13#frag"' out/log/malicious.log || fail "wrong malicious URL"
 	[ "$(count safe.log)" = 19 ] || fail "safe.log: $(count safe.log) lines"
-	visits=$(sed -n 's/.* \([0-9]*\) visits.*/\1/p' server.err)
+	visits=$(grep 'URLs accepted' server.err | sed -n 's/.* \([0-9]*\) visits.*/\1/p')
 	[ -n "$visits" ] && [ "$visits" -le 11 ] || fail "visits: $visits"
 	ls out/reports/*.json >/dev/null || fail "no reports"
 	grep -q '"verdict": *"malicious"' out/reports/http%3A%2F%2Fsite13*.json || fail "report"
@@ -100,7 +100,7 @@ bulk)
 	[ "$(count malicious.log)" = 1 ] || fail "malicious.log: $(count malicious.log) lines"
 	grep -q 'site3.test' out/log/malicious.log || fail "wrong malicious URL"
 	[ "$(count safe.log)" = 9 ] || fail "safe.log"
-	grep -q ' 1 visits' server.err || fail "bulk must visit once"
+	grep 'URLs accepted' server.err | grep -q ' 1 visits' || fail "bulk must visit once"
 	exactly_once
 	;;
 bulk-attr)
@@ -624,6 +624,29 @@ avg_rev, avg_visit, avg_first = float(r[9]), float(r[10]), float(r[11])
 # into a visit and finishes it 0.3 s after the start
 assert 0.2 <= avg_rev < 60 and 0.3 <= avg_visit < 60 and 0.15 <= avg_first < 60, r
 ' || fail "last row: $last"
+	exactly_once
+	;;
+status)
+	# capture-server status: the running server's figures per host of clients
+	config seq 1
+	{ urls 40; echo end; } > urls.txt
+	start_server -f urls.txt
+	client -a a -n 3 -m site3.test --delay 200
+	for i in $(seq 1 50); do
+		"$server" -o out status > status.txt 2>status.err &&
+			grep -q '^127.0.0.1 *3 ' status.txt && break
+		sleep 0.2
+	done
+	grep -q '^127.0.0.1 *3 ' status.txt || fail "status: $(cat status.txt status.err)"
+	grep -q '^HOST *CLIENTS *VISITS *URLS *MALICIOUS *ERRORS *LAST SEEN$' status.txt || fail "status: $(cat status.txt)"
+	head -1 status.txt | grep -q 'run 1 (seq)' || fail "status header: $(cat status.txt)"
+	wait_server 0
+	grep -q 'hosts: 127.0.0.1 3 clients, 40 visits, 40 URLs (1 malicious, 0 errors)' server.err ||
+		fail "no hosts line: $(grep hosts: server.err)"
+	"$server" -o out status > status.txt || fail "final status"
+	grep -q '^done 40 (benign 39, malicious 1, errors 0)' status.txt || fail "final status: $(cat status.txt)"
+	grep -q '^127.0.0.1 *[0-9]* *40 *40 *1 *0 ' status.txt || fail "final status: $(cat status.txt)"
+	"$server" -o nowhere status 2>/dev/null && fail "status without a server"
 	exactly_once
 	;;
 compat)
