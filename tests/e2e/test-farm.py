@@ -23,6 +23,7 @@ test web's (scripts/testweb); removes them at the end, also on failure.
 """
 import csv
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -49,7 +50,7 @@ URLS = {"seq": 200, "bulk": 200, "dac": 200, "lose-host": 40}
 # Plain text today.  Once mutual TLS has landed (capture-server ca init/issue,
 # client TLS flags), set FARM_TLS = True: the server then gets its
 # certificate and the clients theirs from a throw-away CA in OUT/ca.
-FARM_TLS = os.environ.get("FARM_TLS") == "1"
+FARM_TLS = os.environ.get("FARM_TLS", "1") == "1"
 # A non-loopback listen address in plain text needs this once the TLS work
 # defines it; added only if `capture-server -n` accepts it.
 PLAINTEXT_ATTR = 'plaintext-clients="allow"'
@@ -155,11 +156,10 @@ def tls_setup(f):
     """FARM_TLS: a CA, the server's and each client's certificate.  The flag
     names are the TLS work's (capture-server --help, capture-client --help)."""
     ca = os.path.join(OUT, "ca")
-    subprocess.run([SERVER, "ca", "init", ca], check=True)
-    subprocess.run([SERVER, "ca", "issue", ca, f.server.addr], check=True)
-    for h in f.hosts:
-        for k in range(1, PER_HOST + 1):
-            subprocess.run([SERVER, "ca", "issue", ca, f"{h.name}-{k}"], check=True)
+    shutil.rmtree(ca, ignore_errors=True)
+    subprocess.run([SERVER, "ca", "init", ca], check=True, capture_output=True)
+    for h in f.hosts:  # one certificate per host, named as its vm-server-id
+        subprocess.run([SERVER, "ca", "issue", ca, h.name], check=True, capture_output=True)
     return ca
 
 
@@ -174,11 +174,30 @@ def start_clients(f, host, port, log, ca=None):
                 "--work-dir", os.path.join(OUT, "clients", f"{host.name}-{k}"),
                 "--connect-tries", "30"] + base
         if ca:  # TLS switch: flag names of the TLS work (src/client/options.c)
-            argv += ["--tls-ca", os.path.join(ca, "ca.crt"),
-                     "--tls-cert", os.path.join(ca, f"{host.name}-{k}.crt"),
-                     "--tls-key", os.path.join(ca, f"{host.name}-{k}.key")]
+            argv += ["--tls-ca", os.path.join(ca, "ca.pem"),
+                     "--tls-cert", os.path.join(ca, "hosts", f"{host.name}.pem"),
+                     "--tls-key", os.path.join(ca, "hosts", f"{host.name}.key")]
         p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         host.procs.append(p)  # the host's: lose() and teardown() end it by pid
+
+
+def check_hosts(f, lost):
+    """The server's figures per host (docs/config.md): with TLS a host is
+    its certificate's name; the last "hosts:" line names every host, each
+    with its clients still connected (but a lost one)."""
+    with open(os.path.join(OUT, "server.log"), errors="replace") as fh:
+        lines = [ln for ln in fh if "hosts: " in ln]
+    if not lines:
+        fail("no hosts line in server.log")
+    last = lines[-1]
+    for h in f.hosts:
+        # a lost host's clients go when the server finds them inactive
+        want = f"{h.name} " if h is lost else f"{h.name} {PER_HOST} clients"
+        if want not in last:
+            fail(f"hosts line lacks {want!r}: {last.strip()}")
+    st = subprocess.run([SERVER, "-o", OUT, "status"], capture_output=True, text=True)
+    if st.returncode != 0 or not all(h.name in st.stdout for h in f.hosts):
+        fail(f"capture-server status: {st.stdout} {st.stderr}")
 
 
 def check(urls, elapsed, lost=None):
@@ -245,8 +264,6 @@ def main():
                    env=env, stdout=subprocess.DEVNULL)
     alg = {"seq": "seq", "bulk": "bulk"}.get(MODE, "dac")
     group = {"seq": 1, "bulk": 5, "dac": 5, "lose-host": 5}[MODE]
-    with open(os.path.join(OUT, "config.xml"), "w") as fh:
-        fh.write(server_config(alg, group))
     urls = url_list(int(os.environ.get("FARM_URLS", URLS[MODE])))
     with open(os.path.join(OUT, "urls.txt"), "w") as fh:
         fh.write("\n".join(urls) + "\nend\n")
@@ -255,6 +272,8 @@ def main():
     clog = open(os.path.join(OUT, "clients.log"), "ab")
     with farm.Farm(clients=HOSTS) as f:
         ca = tls_setup(f) if FARM_TLS else None
+        with open(os.path.join(OUT, "config.xml"), "w") as fh:
+            fh.write(server_config(alg, group, f' tls-dir="{ca}"' if ca else None))
         t0 = time.time()
         srv = f.run(f.server, [SERVER, "-s", f"{f.server.addr}:{port}", "-c", "config.xml",
                                "-o", OUT, "-f", "urls.txt"], stdout=log,
@@ -281,6 +300,8 @@ def main():
         # terminate: the server closed every connection; the clients then
         # try to reconnect, so they are ended here (by pid, in teardown)
     check(urls, elapsed, lost)
+    if ca:
+        check_hosts(f, lost)
     print("ok")
 
 
