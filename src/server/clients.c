@@ -125,8 +125,9 @@ static void group_done(struct srv *s, struct srv_client *c, enum sched_verdict v
 	else
 		sched_group_done(s->sched, g, v, NULL, c->malicious, err);
 	if (tx && store_tx_commit(s->store) < 0)
-		log_warnx("store: commit failed");
-	srv_write_finals(s);
+		srv_requeue_finals(s); /* nothing of them is recorded: visited again */
+	else
+		srv_write_finals(s);
 	s->cur_group_id = 0;
 	s->cur_client = NULL;
 }

@@ -189,6 +189,12 @@ static struct sched_url **set_find(const struct scheduler *s, const char *url, c
 	return &s->set[j];
 }
 
+int sched_requeue(struct scheduler *s, const struct sched_url *u)
+{
+	/* the URL stays in the duplicate set for the run: only the heap lost it */
+	return heap_push(s, (struct sched_url *)u);
+}
+
 bool sched_contains(const struct scheduler *s, const char *url, const char *client,
                     uint32_t time)
 {

@@ -62,6 +62,11 @@ void sched_free(struct scheduler *s);
 int sched_add(struct scheduler *s, uint64_t id, const char *url, const char *client,
               uint32_t time, double priority);
 
+/* Queues again a URL whose final verdict was reported (final_fn) but
+ * could not be recorded (the store's transaction failed): it is visited
+ * again.  u must be one the scheduler handed to final_fn.  0 or -ENOMEM. */
+int sched_requeue(struct scheduler *s, const struct sched_url *u);
+
 /* True if the same url, client and time was ever added (O(1)). */
 bool sched_contains(const struct scheduler *s, const char *url, const char *client,
                     uint32_t time);

@@ -96,6 +96,7 @@ struct srv_status_counts {
 struct srv_final {
 	const struct sched_url *u;
 	enum sched_verdict v;
+	const struct srv_client *client; /* whose visit (NULL: none), for its host's figures */
 	int log;           /* output_final_render's log */
 	char *line;        /* the rendered final line */
 	char *report_name; /* the rendered report (NULL if it could not be made) */
@@ -164,6 +165,7 @@ struct srv {
 	char owner[128];         /* this server's id in the store's leases */
 	uint32_t lease_seconds;
 	bool claim_idle;         /* the last claim found nothing */
+	unsigned reconnects_seen; /* the store's reconnects already logged */
 	double last_claim, last_renew, last_done_check;
 	struct srv_host *hosts;
 	size_t n_hosts, cap_hosts;
@@ -178,6 +180,9 @@ double srv_now(void);
 double srv_wall_now(void);
 /* Writes log lines and reports for the verdicts just committed. */
 void srv_write_finals(struct srv *s);
+/* The last store transaction failed: its verdicts' URLs go back to the
+ * queue (nothing was recorded or written for them). */
+void srv_requeue_finals(struct srv *s);
 /* Drops the store's journal entries of the reports written so far; call it
  * inside a store transaction. */
 void srv_output_sync(struct srv *s);

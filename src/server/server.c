@@ -61,8 +61,15 @@ static void on_final(void *ud, const struct sched_url *u, enum sched_verdict v, 
 	int r = store_url_final(s->store, (int64_t)u->id, letters[v], err, 0);
 	if (r == -EALREADY)
 		return; /* never finished twice */
-	if (r < 0)
-		log_warnx("store: cannot record the result of %s: %s", u->url, strerror(-r));
+	if (r < 0) {
+		/* not final in the store, so not in the logs either: visited again */
+		log_warnx("store: cannot record the result of %s (%s%s%s): queued again", u->url,
+		          strerror(-r), store_errmsg(s->store)[0] ? ": " : "",
+		          store_errmsg(s->store));
+		if (sched_requeue(s->sched, u) < 0)
+			log_warnx("out of memory: %s lost until resume", u->url);
+		return;
+	}
 	if (s->n_finals == s->cap_finals) {
 		size_t cap = s->cap_finals ? s->cap_finals * 2 : 64;
 		struct srv_final *f = reallocarray(s->finals, cap, sizeof(*f));
@@ -73,9 +80,8 @@ static void on_final(void *ud, const struct sched_url *u, enum sched_verdict v, 
 		s->finals = f;
 		s->cap_finals = cap;
 	}
-	struct srv_final f = {u, v, 0, NULL, NULL, NULL};
 	const struct srv_client *c = s->cur_client;
-	srv_host_final(s, c, v);
+	struct srv_final f = {u, v, c, 0, NULL, NULL, NULL};
 	uint32_t group = s->cur_group_id;
 	r = output_final_render(v, err, 0, group, u->url, u->client, u->time, &f.log, &f.line);
 	if (r < 0) {
@@ -114,6 +120,7 @@ void srv_write_finals(struct srv *s)
 		else
 			free(f->report_name);
 		free(f->line);
+		srv_host_final(s, f->client, f->v);
 		if (f->v == VERDICT_BENIGN)
 			s->sum.benign++;
 		else if (f->v == VERDICT_MALICIOUS)
@@ -124,6 +131,23 @@ void srv_write_finals(struct srv *s)
 	}
 	if (s->n_finals > 0)
 		output_flush(s->out); /* before any journal entry of them can be dropped */
+	s->n_finals = 0;
+}
+
+void srv_requeue_finals(struct srv *s)
+{
+	for (size_t i = 0; i < s->n_finals; i++) {
+		struct srv_final *f = &s->finals[i];
+		if (sched_requeue(s->sched, f->u) < 0)
+			log_warnx("out of memory: %s lost until resume", f->u->url);
+		free(f->line);
+		free(f->report_name);
+		free(f->report);
+	}
+	if (s->n_finals > 0)
+		log_warnx("store: the transaction of %zu verdicts failed (%s): their URLs are "
+		          "queued again",
+		          s->n_finals, store_errmsg(s->store));
 	s->n_finals = 0;
 }
 

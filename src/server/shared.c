@@ -97,7 +97,15 @@ void srv_shared_claim(struct srv *s, double now)
 
 void srv_shared_tick(struct srv *s, double now)
 {
-	if (!s->shared || now - s->last_renew < (double)s->lease_seconds / 3.0)
+	if (!s->shared)
+		return;
+	if (s->store->reconnects != s->reconnects_seen) {
+		s->reconnects_seen = s->store->reconnects;
+		log_warnx("store: the connection to the database broke and was made again (%u "
+		          "times in all); verdicts it lost are visited again",
+		          s->reconnects_seen);
+	}
+	if (now - s->last_renew < (double)s->lease_seconds / 3.0)
 		return;
 	s->last_renew = now;
 	int r = store_lease_renew(s->store, s->owner, s->lease_seconds);

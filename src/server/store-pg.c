@@ -185,6 +185,9 @@ struct store_pg {
 	unsigned n_ids, next_id; /* reserved url ids not used yet: ids[next_id..n_ids) */
 	char owner[256];
 	char err[512];
+	/* what the connection was made with, to make it again (pg_ensure) */
+	char *conninfo, *user, *password;
+	unsigned reconnects;
 };
 
 static struct store_pg *P(struct store *st)
@@ -263,6 +266,8 @@ static int send_stmt(struct store_pg *q, enum stmt which, int n, const char *con
 	return 0;
 }
 
+static int pg_ensure(struct store_pg *q);
+
 /* A write whose answer the caller does not need: queued inside a
  * transaction, run at once outside. */
 static int run_queued(struct store_pg *q, enum stmt which, int n, const char *const *params);
@@ -293,8 +298,12 @@ static int run(struct store_pg *q, enum stmt which, int n, const char *const *pa
 			PQclear(res);
 			return r;
 		}
-	} else
+	} else {
+		int r = pg_ensure(q);
+		if (r < 0)
+			return r;
 		res = PQexecPrepared(q->conn, name, n, params, NULL, NULL, 0);
+	}
 	ExecStatusType t = PQresultStatus(res);
 	if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
 		int r = result_errno(q, res);
@@ -375,8 +384,8 @@ static const char *get_str(const PGresult *res, int row, int col)
 static int iterate(struct store_pg *q, enum stmt which, int n, const char *const *params,
 		   int (*fn)(void *ctx, const PGresult *row), void *ctx)
 {
-	int r = send_stmt(q, which, n, params);
-	if (r < 0)
+	int r = pg_ensure(q);
+	if (r < 0 || (r = send_stmt(q, which, n, params)) < 0)
 		return r;
 	if (q->in_tx) {
 		if (!PQsendFlushRequest(q->conn) || PQflush(q->conn) != 0) {
@@ -409,7 +418,39 @@ static void pg_close(struct store *st)
 {
 	struct store_pg *q = P(st);
 	PQfinish(q->conn);
+	free(q->conninfo);
+	free(q->user);
+	if (q->password)
+		explicit_bzero(q->password, strlen(q->password));
+	free(q->password);
 	free(q);
+}
+
+static int pg_connect(struct store_pg *q);
+static int prepare_all(struct store_pg *q);
+
+/* A connection that broke (the database restarted, a failover, a killed
+ * backend) is made again before the next transaction or statement outside
+ * one, with its prepared statements: the op that met the break failed (and
+ * the server queued its URLs again), the ones after it work.  Inside a
+ * transaction nothing is retried: the transaction is lost as a whole. */
+static int pg_ensure(struct store_pg *q)
+{
+	if (q->in_tx || PQstatus(q->conn) == CONNECTION_OK)
+		return 0;
+	PQfinish(q->conn);
+	q->conn = NULL;
+	q->queued = 0;
+	q->tx_error = 0;
+	q->n_ids = q->next_id = 0;
+	int r = pg_connect(q);
+	if (r == 0)
+		r = prepare_all(q);
+	if (r < 0)
+		return r; /* tried again at the next op */
+	q->reconnects++;
+	q->base.reconnects = q->reconnects;
+	return 0;
 }
 
 static int pg_tx_begin(struct store *st)
@@ -417,6 +458,9 @@ static int pg_tx_begin(struct store *st)
 	struct store_pg *q = P(st);
 	if (q->in_tx)
 		return -EBUSY;
+	int r = pg_ensure(q);
+	if (r < 0)
+		return r;
 	if (!PQenterPipelineMode(q->conn)) {
 		set_err(q, PQerrorMessage(q->conn));
 		return -EIO;
@@ -947,6 +991,30 @@ int store_pg_open(const char *conninfo, const char *user, const char *password, 
 		return -ENOMEM;
 	q->base.ops = &pg_ops;
 	q->base.shared = true;
+	q->conninfo = strdup(conninfo);
+	q->user = user && user[0] ? strdup(user) : NULL;
+	q->password = password && password[0] ? strdup(password) : NULL;
+	int r = !q->conninfo || (user && user[0] && !q->user) ||
+	                (password && password[0] && !q->password)
+	            ? -ENOMEM
+	            : pg_connect(q);
+	if (r == 0 && (r = schema_setup(q)) == 0)
+		r = prepare_all(q);
+	if (r < 0) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s", q->err);
+		pg_close(&q->base);
+		return r;
+	}
+	*ret = &q->base;
+	return 0;
+}
+
+/* Makes q->conn from the saved parameters; 0 or -errno (libpq's message
+ * in q->err). */
+static int pg_connect(struct store_pg *q)
+{
+	const char *conninfo = q->conninfo, *user = q->user, *password = q->password;
 	struct jdbc j;
 	const char *keys[8], *vals[8];
 	int n = 0;
@@ -966,20 +1034,11 @@ int store_pg_open(const char *conninfo, const char *user, const char *password, 
 	keys[n] = "application_name", vals[n++] = "capture-server";
 	keys[n] = NULL, vals[n] = NULL;
 	q->conn = PQconnectdbParams(keys, vals, !jdbc);
-	int r = 0;
 	if (!q->conn)
-		r = -ENOMEM;
-	else if (PQstatus(q->conn) != CONNECTION_OK) {
+		return -ENOMEM;
+	if (PQstatus(q->conn) != CONNECTION_OK) {
 		set_err(q, PQerrorMessage(q->conn));
-		r = connect_errno(q->err);
-	} else if ((r = schema_setup(q)) == 0)
-		r = prepare_all(q);
-	if (r < 0) {
-		if (err && errlen)
-			snprintf(err, errlen, "%s", q->err);
-		pg_close(&q->base);
-		return r;
+		return connect_errno(q->err);
 	}
-	*ret = &q->base;
 	return 0;
 }

@@ -92,6 +92,7 @@ struct store_ops {
 struct store {
 	const struct store_ops *ops;
 	bool shared; /* several servers may use it at once (PostgreSQL): runs are shared */
+	unsigned reconnects; /* times a broken connection was made again (PostgreSQL) */
 };
 
 /* Opens (creating if needed) the SQLite store at path, in WAL mode.

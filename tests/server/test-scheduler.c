@@ -191,6 +191,34 @@ static void test_retry_once(void **state)
 	sched_free(s);
 }
 
+/* A verdict the store could not record: the URL is queued again, visited
+ * again and gets its verdict again (the server's srv_requeue_finals). */
+static void test_requeue(void **state)
+{
+	struct results r;
+	struct scheduler *s = mk(SCHED_DAC, 2, &r);
+	add_n(s, 2);
+	struct sched_group *g;
+	assert_int_equal(sched_next_group(s, &g), 0);
+	const struct sched_url *u0 = g->urls[0], *u1 = g->urls[1];
+	sched_group_done(s, g, VERDICT_BENIGN, NULL, false, 0);
+	assert_int_equal(r.count[0], 1);
+	assert_true(sched_idle(s));
+	assert_int_equal(sched_requeue(s, u0), 0);
+	assert_int_equal(sched_requeue(s, u1), 0);
+	assert_false(sched_idle(s));
+	assert_int_equal(sched_queued(s), 2);
+	assert_int_equal(sched_next_group(s, &g), 0);
+	assert_int_equal(g->n, 2);
+	sched_group_done(s, g, VERDICT_BENIGN, NULL, false, 0);
+	assert_int_equal(r.count[0], 2);
+	assert_int_equal(r.count[1], 2);
+	assert_true(sched_idle(s));
+	/* still a duplicate for the run */
+	assert_int_equal(sched_add(s, 7, "http://example.test/0", "firefox", 10, 0.5), -EEXIST);
+	sched_free(s);
+}
+
 /* A client that fails after reporting events: malicious, not retried (seq). */
 static void test_error_after_events(void **state)
 {
@@ -281,7 +309,7 @@ int main(void)
 		cmocka_unit_test(test_bulk_undecided),
 		cmocka_unit_test(test_error_after_events),
 		cmocka_unit_test(test_priority_and_dups), cmocka_unit_test(test_many_dups),
-		cmocka_unit_test(test_state_machine),
+		cmocka_unit_test(test_state_machine),     cmocka_unit_test(test_requeue),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

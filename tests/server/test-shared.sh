@@ -8,6 +8,8 @@
 #          lease of the dead one expired), none twice (counted in
 #          PostgreSQL, and in the two servers' logs), `export` writes the
 #          run's logs with every URL once and the right verdict.
+#   break: the server's database connection is killed twice mid-run: it
+#          connects again, nothing is lost or finished twice.
 #   restart: a server stopped with SIGTERM gives its URLs back at once; one
 #          killed and started again under the same --server-id takes its
 #          URLs back without waiting for the lease.
@@ -128,6 +130,25 @@ restart)
 	store_exact
 	# one server did the whole run: its logs hold every URL once, also the
 	# lines a kill -9 had left in the journal (written by the restart)
+	cat a/log/safe.log a/log/malicious.log a/log/error.log | cut -d, -f4 | tr -d '"' | sort > seen.txt
+	grep -v '^end$' urls.txt | sort > want.txt
+	diff -q want.txt seen.txt >/dev/null || { diff want.txt seen.txt | head; fail "a's logs: not every URL once"; }
+	;;
+break)
+	# the database connection of the server is killed twice in the middle
+	# of the run (pg_terminate_backend, as a restart or failover would): it
+	# connects again; verdicts whose transaction broke are visited again;
+	# nothing lost, nothing twice
+	start a
+	for n in 60 160; do
+		wait_lines a $n
+		psql_q "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		        WHERE application_name = 'capture-server'" > /dev/null
+	done
+	wait_exit "$pid_a"
+	grep -q "connection to the database broke and was made again" a.err ||
+		fail "no reconnect logged"
+	store_exact
 	cat a/log/safe.log a/log/malicious.log a/log/error.log | cut -d, -f4 | tr -d '"' | sort > seen.txt
 	grep -v '^end$' urls.txt | sort > want.txt
 	diff -q want.txt seen.txt >/dev/null || { diff want.txt seen.txt | head; fail "a's logs: not every URL once"; }
