@@ -102,8 +102,8 @@ void srv_shared_tick(struct srv *s, double now)
 	if (s->store->reconnects != s->reconnects_seen) {
 		s->reconnects_seen = s->store->reconnects;
 		log_warnx("store: the connection to the database broke and was made again (%u "
-		          "times in all); verdicts it lost are visited again",
-		          s->reconnects_seen);
+			  "times in all); verdicts it lost are visited again",
+			  s->reconnects_seen);
 	}
 	if (now - s->last_renew < (double)s->lease_seconds / 3.0)
 		return;
