@@ -373,6 +373,33 @@ void srv_accept(struct srv *s)
 
 static void read_messages(struct srv *s, struct srv_client *c);
 
+#define TLS_REFUSALS_LOGGED 5 /* refusals logged one by one per 10 s */
+
+/* Anyone who reaches the port can fail handshakes as fast as it likes: the
+ * first few refusals of every 10 s are logged one by one, the rest are
+ * counted into one line (srv_tls_refusals_report). */
+static bool tls_refusal_logged(struct srv *s)
+{
+	srv_tls_refusals_report(s, srv_now());
+	if (s->tls_refusals_in_window++ < TLS_REFUSALS_LOGGED)
+		return true;
+	s->tls_refusals_hidden++;
+	return false;
+}
+
+void srv_tls_refusals_report(struct srv *s, double now)
+{
+	if (now - s->tls_refusal_window < 10.0)
+		return;
+	if (s->tls_refusals_hidden)
+		log_warnx("TLS: %" PRIu64 " more connections refused in the last %.0f s (not logged "
+		          "one by one)",
+		          s->tls_refusals_hidden, now - s->tls_refusal_window);
+	s->tls_refusal_window = now;
+	s->tls_refusals_in_window = 0;
+	s->tls_refusals_hidden = 0;
+}
+
 /* Drives the handshake; once done, the connect message goes out. */
 static void tls_step(struct srv *s, struct srv_client *c)
 {
@@ -384,10 +411,11 @@ static void tls_step(struct srv *s, struct srv_client *c)
 		return;
 	}
 	if (r < 0) {
-		log_warnx("client %s: TLS handshake failed (%s); refused", c->peer,
-		          r == -EPROTO && strstr(err, "wrong version")
-		                  ? "not TLS: a plain-text client?"
-		                  : err);
+		if (tls_refusal_logged(s))
+			log_warnx("client %s: TLS handshake failed (%s); refused", c->peer,
+			          r == -EPROTO && strstr(err, "wrong version")
+			                  ? "not TLS: a plain-text client?"
+			                  : err);
 		srv_client_close(s, c, 0, false);
 		return;
 	}
@@ -1305,9 +1333,10 @@ void srv_clients_tick(struct srv *s, double now)
 		}
 		if (c->ssl && !c->tls_done) {
 			if (now - c->accepted_at > SRV_TLS_HANDSHAKE_TIMEOUT) {
-				log_warnx("client %s: no TLS handshake within %.0f s (a plain-text "
-				          "client?); refused",
-				          c->peer, SRV_TLS_HANDSHAKE_TIMEOUT);
+				if (tls_refusal_logged(s))
+					log_warnx("client %s: no TLS handshake within %.0f s (a "
+					          "plain-text client?); refused",
+					          c->peer, SRV_TLS_HANDSHAKE_TIMEOUT);
 				srv_client_close(s, c, 0, false);
 			}
 			continue;

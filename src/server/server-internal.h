@@ -120,6 +120,9 @@ struct srv {
 	size_t pending_input;  /* sum of the clients' pending_in */
 	int reserve_fd;        /* given up to accept-and-close at EMFILE */
 	SSL_CTX *tls;          /* tls-dir: every client must do TLS; NULL = plain text */
+	double tls_refusal_window; /* failed handshakes: logged a few per 10 s */
+	unsigned tls_refusals_in_window;
+	uint64_t tls_refusals_hidden;
 	bool listen_paused;    /* out of descriptors: accept again at resume_accept */
 	double resume_accept;
 	uint64_t refused, refused_logged; /* connections closed at once, and when last said */
@@ -219,6 +222,8 @@ int srv_status_write(struct srv *s, const struct srv_status_counts *n);
  * socket off loopback unless plaintext-clients="allow".  Logs; 0 or -errno. */
 int srv_tls_setup(struct srv *s);
 void srv_accept(struct srv *s);
+/* Logs how many failed TLS handshakes were not logged one by one. */
+void srv_tls_refusals_report(struct srv *s, double now);
 /* Logs the connections closed as they came since the last such line. */
 void srv_refused_report(struct srv *s, double now);
 /* Accepts again after a pause for lack of descriptors. */

@@ -715,6 +715,7 @@ static void on_tick(struct srv *s)
 	if (!s->input_is_stream)
 		srv_input_read(s);
 	srv_accept_tick(s, now);
+	srv_tls_refusals_report(s, now);
 	srv_clients_tick(s, now);
 	vmserver_tick(s, now);
 	srv_shared_tick(s, now);

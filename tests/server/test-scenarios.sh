@@ -763,10 +763,29 @@ tls-refused)
 	client -a plain -b 9 --once # plain text: never starts a handshake
 	python3 -c 'import socket,sys; s=socket.create_connection(("127.0.0.1",int(sys.argv[1]))); s.sendall(b"<connect vm-server-id=\"x\"/>\r\n"); s.recv(100)' "$port" 2>/dev/null &
 	pids+=($!)
-	for i in $(seq 1 150); do
-		grep -q 'no TLS handshake within' server.err && break
+	for i in $(seq 1 100); do # the refusals above first, then the flood
+		[ "$(grep -c 'TLS handshake failed' server.err)" -ge 3 ] && break
 		sleep 0.1
 	done
+	# a flood of failed handshakes: a few are logged one by one, the rest
+	# counted into one line
+	python3 -c '
+import socket, sys
+for i in range(40):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    try:
+        s.recv(100)
+    except OSError:
+        pass
+    s.close()' "$port" 2>/dev/null
+	for i in $(seq 1 150); do
+		grep -q 'no TLS handshake within' server.err && grep -q 'more connections refused' server.err && break
+		sleep 0.1
+	done
+	[ "$(grep -c 'TLS handshake failed' server.err)" -le 5 ] ||
+		fail "flood: $(grep -c 'TLS handshake failed' server.err) refusals logged one by one"
+	grep -Eq 'TLS: [0-9]+ more connections refused in the last' server.err || fail "flood: no summary line"
 	client --tls-dir ca -a good -b 1
 	echo end >> urls.txt
 	wait_server 0
