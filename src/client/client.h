@@ -33,6 +33,10 @@ struct client_options {
 	unsigned connect_tries;	  /* 10, 1 s apart, as the original */
 	/* mutual TLS with the server (all three, or none: plain text) */
 	const char *tls_ca, *tls_cert, *tls_key;
+	/* the strings a --config file gave (the fields above point into it):
+	 * owned by the options, no allocation to free */
+	char conf_text[8192];
+	size_t conf_used;
 	/* standalone mode */
 	const char *visits[CLIENT_MAX_LIST];
 	size_t n_visits;

@@ -451,10 +451,16 @@ static int load_line(struct client_options *o, const char *path, unsigned line, 
 			  path, line, key);
 		return -EINVAL;
 	}
-	char *dup = strdup(value);
-	if (!dup)
-		return -ENOMEM;
-	*s = dup; /* lives as long as the options: the process */
+	size_t n = strlen(value) + 1;
+	if (n > sizeof(o->conf_text) - o->conf_used) {
+		log_warnx("%s:%u: the file's values exceed %zu bytes in all", path, line,
+			  sizeof(o->conf_text));
+		return -E2BIG;
+	}
+	char *copy = o->conf_text + o->conf_used; /* lives as long as the options */
+	memcpy(copy, value, n);
+	o->conf_used += n;
+	*s = copy;
 	return 0;
 }
 
