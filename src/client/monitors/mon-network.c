@@ -235,7 +235,17 @@ static void owner_of_pid(struct monitor *m, pid_t pid, struct owner *o)
 	o->pid = e->inner_pid > 0 ? e->inner_pid : -1; /* unknown inside: never the host pid */
 	o->host_pid = e->pid;
 	o->cgroup_id = e->cgroup_id;
-	cap_strlcpy(o->process, e->path, sizeof(o->process));
+	/* the image now, as the file monitor names it: the table's path can
+	 * still be the one before an exec whose event the process monitor has
+	 * not handled yet (seen under load: a sandbox's spawner, named
+	 * capture-client, owned the test application's excluded request) */
+	char link[64];
+	(void)xsnprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+	ssize_t n = readlink(link, o->process, sizeof(o->process) - 1);
+	if (n > 0)
+		o->process[n] = '\0';
+	else
+		cap_strlcpy(o->process, e->path, sizeof(o->process));
 }
 
 static void find_owner(struct monitor *m, uint32_t inode, bool *rebuilt, struct owner *o)
