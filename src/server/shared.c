@@ -85,10 +85,11 @@ void srv_shared_claim(struct srv *s, double now)
 	if (r < 0) {
 		log_warnx("store: claim failed: %s", strerror(-r));
 		s->claim_idle = true;
-		/* URLs claimed but not queued here would be renewed and never
-		 * visited: give back all (those still queued here may then be
-		 * visited twice; their final status is still set once) */
-		if (r != -EIO && store_lease_release(s->store, s->op, s->owner) < 0)
+		/* out of memory while queueing them: URLs claimed but not queued
+		 * here would be renewed and never visited, so all go back (those
+		 * still queued here may then be visited twice; their final status
+		 * is still set once).  A failed statement claimed nothing. */
+		if (r == -ENOMEM && store_lease_release(s->store, s->op, s->owner) < 0)
 			log_warnx("store: cannot give back the URLs of %s", s->owner);
 		return;
 	}
