@@ -61,9 +61,7 @@ int server_export(const struct server_config *cfg, const char *store_dir, int64_
 {
 	struct store *st = NULL;
 	char path[PATH_MAX], err[512] = "";
-	const char *db = cfg->database_url;
-	int r = db[0] == '/' ? xsnprintf(path, sizeof(path), "%s", db)
-			     : xsnprintf(path, sizeof(path), "%s/%s", store_dir, db);
+	int r = store_sqlite_path(cfg, store_dir, path, sizeof(path));
 	if (r < 0 || (r = store_open_err(cfg, path, err, sizeof(err), &st)) < 0)
 		return log_error_errno(r, "export: cannot open the store%s%s", err[0] ? ": " : "",
 				       err);

@@ -488,9 +488,7 @@ static int open_input(struct srv *s)
 static int open_store(struct srv *s)
 {
 	char path[PATH_MAX];
-	const char *db = s->cfg->database_url;
-	int r = db[0] == '/' ? xsnprintf(path, sizeof(path), "%s", db)
-	                     : xsnprintf(path, sizeof(path), "%s/%s", s->o->outdir, db);
+	int r = store_sqlite_path(s->cfg, s->o->outdir, path, sizeof(path));
 	char err[512] = "";
 	if (r < 0 || (r = store_open_err(s->cfg, path, err, sizeof(err), &s->store)) < 0)
 		return log_error_errno(r, "cannot open the store %s%s%s",

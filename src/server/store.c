@@ -44,6 +44,13 @@ int store_open_err(const struct server_config *cfg, const char *sqlite_path, cha
 	return 0;
 }
 
+int store_sqlite_path(const struct server_config *cfg, const char *outdir, char *buf, size_t len)
+{
+	const char *db = cfg->database_url;
+	int n = db[0] == '/' ? snprintf(buf, len, "%s", db) : snprintf(buf, len, "%s/%s", outdir, db);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
 int store_open(const struct server_config *cfg, const char *sqlite_path, struct store **ret)
 {
 	return store_open_err(cfg, sqlite_path, NULL, 0, ret);

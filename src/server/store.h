@@ -120,6 +120,11 @@ struct server_config;
  * Returns 0 or -errno as the backend's open; -EOPNOTSUPP for another type. */
 int store_open(const struct server_config *cfg, const char *sqlite_path, struct store **ret);
 
+/* The SQLite file the config names for output folder outdir: database-url
+ * as it is if absolute, else relative to outdir.  0 or -ENAMETOOLONG. */
+int store_sqlite_path(const struct server_config *cfg, const char *outdir, char *buf,
+                      size_t len);
+
 /* Like store_open, with the backend's message of a failure in err. */
 int store_open_err(const struct server_config *cfg, const char *sqlite_path, char *err,
 		   size_t errlen, struct store **ret);
